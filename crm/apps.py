@@ -1,0 +1,8 @@
+"""App configuration for Mini CRM."""
+
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    name = "crm"
+    verbose_name = "CRM"
