@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "CRM"
+
+    def ready(self):
+        from . import signals  # noqa: F401

@@ -99,7 +99,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "crm",
+            "KEY_PREFIX": os.environ.get("DJANGO_CACHE_KEY_PREFIX", "crm"),
         }
     }
 else:
@@ -125,7 +125,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
 STORAGES = {
@@ -173,7 +173,11 @@ CRM_PUBLIC_LOGIN_REQUIRED = env_bool("CRM_PUBLIC_LOGIN_REQUIRED", True)
 CRM_AVATAR_MAX_BYTES = 5 * 1024 * 1024
 CRM_AVATAR_MAX_PIXELS = 40_000_000
 
-# django-import-export
+# django-import-export. With several workers the preview and the confirm of an
+# import can land on different machines: keep the uploaded file in the shared
+# cache then, not on one worker's disk.
+if REDIS_URL:
+    IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
