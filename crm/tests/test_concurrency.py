@@ -1,0 +1,68 @@
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test import Client as HttpClient
+from django.urls import reverse
+
+from crm.models import Client
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="concurrency is proven on PostgreSQL (set DATABASE_URL)",
+    ),
+]
+
+
+def run_in_threads(*targets):
+    """Run each target in its own thread with its own connection; return results."""
+    results = [None] * len(targets)
+
+    def run(index, target):
+        try:
+            results[index] = target()
+        except Exception as error:  # reported to the test
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    return results
+
+
+def test_concurrent_creates_of_one_email_make_one_client(user, monkeypatch):
+    both_validated = threading.Barrier(2, timeout=10)
+    validate = Client.validate_constraints
+
+    def validate_then_wait(self, exclude=None):
+        validate(self, exclude=exclude)
+        both_validated.wait()  # both requests have seen "no duplicate"
+
+    monkeypatch.setattr(Client, "validate_constraints", validate_then_wait)
+
+    def create(email):
+        def post():
+            http = HttpClient()
+            http.force_login(user)
+            return http.post(
+                reverse("clients:add"), {"name": "Racer", "email": email, "phone": ""}
+            )
+
+        return post
+
+    results = run_in_threads(create("race@mail.test"), create("RACE@Mail.TEST"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sorted(r.status_code for r in results) == [200, 302]
+    rejected = next(r for r in results if r.status_code == 200)
+    assert "already exists" in rejected.context["form"].errors["email"][0]
+    assert Client.objects.filter(email="race@mail.test").count() == 1
