@@ -1,21 +1,203 @@
-"""Admin for clients and orders."""
+"""Admin for clients and orders: the staff workbench."""
 
-from django.contrib import admin
+import logging
 
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import DatabaseError
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from import_export.admin import ImportExportModelAdmin
+from rangefilter.filters import DateRangeFilterBuilder, NumericRangeFilterBuilder
+
+from .formatting import format_money
 from .models import Client, Order
+from .resources import ClientResource, OrderResource
+from .services import MergeError, client_merge
+
+logger = logging.getLogger(__name__)
+
+
+class HasOpenOrdersFilter(admin.SimpleListFilter):
+    title = "has open orders"
+    parameter_name = "has_open_orders"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        """Return clients with (or without) an order that is not done."""
+        if self.value() == "yes":
+            return queryset.active()
+        if self.value() == "no":
+            return queryset.exclude(pk__in=Client.objects.active().values("pk"))
+        return queryset
+
+
+@admin.action(description="Merge selected clients", permissions=["merge"])
+def merge_clients(modeladmin, request, queryset):
+    """Merge the selected clients into one, after a confirmation page."""
+    clients = list(queryset.order_by("created_at", "pk"))
+    if request.POST.get("post"):
+        return _merge_confirmed(modeladmin, request, clients)
+    if len(clients) < 2:
+        modeladmin.message_user(
+            request, "Select at least two clients to merge.", messages.WARNING
+        )
+        return None
+
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Merge clients",
+        "subtitle": None,
+        "clients": clients,
+        "default_survivor": clients[0],
+        "opts": opts,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(
+        request,
+        getattr(modeladmin, "merge_confirmation_template", None)
+        or [
+            f"admin/{opts.app_label}/{opts.model_name}/merge_confirmation.html",
+            f"admin/{opts.app_label}/merge_confirmation.html",
+            "admin/merge_confirmation.html",
+        ],
+        context,
+    )
+
+
+def _merge_confirmed(modeladmin, request, clients):
+    """Run a confirmed merge and report the outcome with a message."""
+    requested = set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+    if len(clients) != len(requested):
+        modeladmin.message_user(
+            request,
+            "Some of the selected clients no longer exist; they may have been "
+            "merged or deleted already. Nothing was merged.",
+            messages.ERROR,
+        )
+        return None
+    if len(clients) < 2:
+        modeladmin.message_user(
+            request, "Select at least two clients to merge.", messages.WARNING
+        )
+        return None
+    survivor_pk = request.POST.get("survivor", "")
+    survivor = next((c for c in clients if str(c.pk) == survivor_pk), None)
+    if survivor is None:
+        modeladmin.message_user(
+            request,
+            "Choose the client to keep from the selected clients. Nothing was merged.",
+            messages.ERROR,
+        )
+        return None
+
+    others = [client for client in clients if client.pk != survivor.pk]
+    try:
+        result = client_merge(survivor=survivor, others=others, user=request.user)
+    except MergeError as error:
+        modeladmin.message_user(request, " ".join(error.messages), messages.ERROR)
+        return None
+    except DatabaseError:
+        logger.exception("Merging clients %s failed", [c.pk for c in clients])
+        modeladmin.message_user(
+            request,
+            "The merge failed and was rolled back; nothing was changed.",
+            messages.ERROR,
+        )
+        return None
+
+    count = len(result.merged)
+    modeladmin.message_user(
+        request,
+        f"Merged {count} client{'s' if count != 1 else ''} into “{result.survivor}”; "
+        f"moved {result.orders_moved} order{'s' if result.orders_moved != 1 else ''}.",
+        messages.SUCCESS,
+    )
+    return None
+
+
+class OrderInline(admin.TabularInline):
+    model = Order
+    fields = ("title", "amount", "status", "created_at")
+    readonly_fields = ("created_at",)
+    extra = 0
+    show_change_link = True
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "phone", "vip", "created_at")
+class ClientAdmin(ImportExportModelAdmin):
+    resource_classes = [ClientResource]
+    list_display = (
+        "name",
+        "email",
+        "phone",
+        "vip",
+        "order_count",
+        "total_amount",
+        "created_at",
+        "avatar_thumbnail",
+    )
     search_fields = ("name", "email", "phone")
-    list_filter = ("vip",)
+    list_filter = (
+        "vip",
+        ("created_at", DateRangeFilterBuilder(title="created")),
+        HasOpenOrdersFilter,
+    )
+    date_hierarchy = "created_at"
+    fields = ("name", "email", "phone", "avatar", "vip", "created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (OrderInline,)
+    actions = (merge_clients,)
+    # The full count is a second COUNT(*) on every page load; "Show all" is enough.
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        """Return clients annotated with their order count and total."""
+        return super().get_queryset(request).with_order_totals()
+
+    def has_merge_permission(self, request):
+        # @admin.action(permissions=...) grants on ANY listed permission; a
+        # merge changes one client and deletes others, so it needs both.
+        return self.has_change_permission(request) and self.has_delete_permission(
+            request
+        )
+
+    @admin.display(description="Orders", ordering="order_count")
+    def order_count(self, obj):
+        return obj.order_count
+
+    @admin.display(description="Total amount", ordering="total_amount")
+    def total_amount(self, obj):
+        return format_money(obj.total_amount)
+
+    @admin.display(description="Avatar")
+    def avatar_thumbnail(self, obj):
+        if obj.avatar:
+            return format_html(
+                '<img src="{}" alt="" width="32" height="32" '
+                'style="border-radius:50%;object-fit:cover">',
+                obj.avatar.url,
+            )
+        return format_html(
+            '<span class="avatar-fallback" aria-hidden="true">{}</span>',
+            (obj.name[:1] or "?").upper(),
+        )
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ImportExportModelAdmin):
+    resource_classes = [OrderResource]
     list_display = ("title", "client", "amount", "status", "created_at")
-    list_filter = ("status",)
+    list_filter = (
+        "status",
+        ("created_at", DateRangeFilterBuilder(title="created")),
+        ("amount", NumericRangeFilterBuilder(title="amount")),
+    )
     list_select_related = ("client",)
     search_fields = ("title", "client__name", "client__email")
-    raw_id_fields = ("client",)
+    autocomplete_fields = ("client",)

@@ -1,0 +1,119 @@
+"""Writes that span several models, shared by the admin, views and commands."""
+
+from dataclasses import dataclass
+
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import Client, Order
+
+# Survivor fields that a merge fills from the merged clients when blank.
+MERGE_FILLABLE_FIELDS = ("name", "phone", "avatar")
+
+
+class MergeError(ValidationError):
+    """A merge that cannot go ahead; nothing has been changed."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor: Client
+    merged: list
+    orders_moved: int
+    filled_fields: tuple
+
+
+def client_merge(*, survivor, others, user):
+    """Merge ``others`` into ``survivor`` in one transaction and log it.
+
+    Every order moves to the survivor, blank survivor fields are filled from
+    the others (lowest primary key first), ``vip`` is kept if any client had
+    it, and the others are deleted. Raise ``MergeError`` when the clients are
+    not a valid merge or no longer all exist.
+    """
+    other_pks = sorted({client.pk for client in others})
+    if not other_pks:
+        raise MergeError(
+            "Choose at least one client to merge into the survivor.",
+            code="nothing_to_merge",
+        )
+    if survivor.pk in other_pks:
+        raise MergeError(
+            "The surviving client cannot also be merged away.",
+            code="survivor_merged",
+        )
+    all_pks = sorted([survivor.pk, *other_pks])
+
+    with transaction.atomic():
+        # Locking in primary-key order keeps two overlapping merges from
+        # deadlocking; re-reading under the lock sees any merge that won.
+        locked = {
+            client.pk: client
+            for client in Client.objects.select_for_update()
+            .filter(pk__in=all_pks)
+            .order_by("pk")
+        }
+        if len(locked) != len(all_pks):
+            raise MergeError(
+                "Some of these clients no longer exist; they may have been "
+                "merged or deleted already. Nothing was merged.",
+                code="already_merged",
+            )
+        survivor = locked[survivor.pk]
+        merged = [locked[pk] for pk in other_pks]
+
+        orders_moved = Order.objects.filter(client_id__in=other_pks).update(
+            client=survivor
+        )
+        filled = _fill_blanks(survivor, merged)
+        if not survivor.vip and any(client.vip for client in merged):
+            survivor.vip = True
+            filled.append("vip")
+        survivor.save(update_fields=[*filled, "updated_at"])
+
+        LogEntry.objects.log_actions(
+            user_id=user.pk,
+            queryset=merged,
+            action_flag=DELETION,
+            change_message=f"Merged into {survivor} (id {survivor.pk}).",
+        )
+        Client.objects.filter(pk__in=other_pks).delete()
+        LogEntry.objects.log_actions(
+            user_id=user.pk,
+            queryset=[survivor],
+            action_flag=CHANGE,
+            change_message=_merge_message(merged, orders_moved, filled),
+        )
+    return MergeResult(
+        survivor=survivor,
+        merged=merged,
+        orders_moved=orders_moved,
+        filled_fields=tuple(filled),
+    )
+
+
+def _fill_blanks(survivor, donors):
+    """Copy each blank fillable field from the first donor that has it."""
+    filled = []
+    for field in MERGE_FILLABLE_FIELDS:
+        if getattr(survivor, field):
+            continue
+        donor = next((d for d in donors if getattr(d, field)), None)
+        if donor is not None:
+            value = getattr(donor, field)
+            setattr(survivor, field, getattr(value, "name", value))
+            filled.append(field)
+    return filled
+
+
+def _merge_message(merged, orders_moved, filled):
+    names = ", ".join(str(client) for client in merged)
+    message = (
+        f"Merged {len(merged)} client{'s' if len(merged) != 1 else ''} "
+        f"into this one: {names}; moved {orders_moved} "
+        f"order{'s' if orders_moved != 1 else ''}."
+    )
+    if filled:
+        message += f" Filled from them: {', '.join(filled)}."
+    return message
