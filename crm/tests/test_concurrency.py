@@ -29,9 +29,7 @@ def run_in_threads(*targets):
         finally:
             connections.close_all()
 
-    threads = [
-        threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)
-    ]
+    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -66,3 +64,53 @@ def test_concurrent_creates_of_one_email_make_one_client(user, monkeypatch):
     rejected = next(r for r in results if r.status_code == 200)
     assert "already exists" in rejected.context["form"].errors["email"][0]
     assert Client.objects.filter(email="race@mail.test").count() == 1
+
+
+def test_overlapping_merges_never_deadlock_or_lose_orders(admin_user):
+    from decimal import Decimal
+
+    from django.db.models import Sum
+
+    from crm.models import Order
+    from crm.services import MergeError, client_merge
+
+    def merge(survivor_pk, other_pks):
+        def run():
+            survivor = Client(pk=survivor_pk)
+            others = [Client(pk=pk) for pk in other_pks]
+            try:
+                return client_merge(survivor=survivor, others=others, user=admin_user)
+            except MergeError as error:
+                return error
+
+        return run
+
+    for round_ in range(50):
+        clients = [
+            Client.objects.create(name=f"C{round_}-{n}", email=f"c{round_}-{n}@m.test")
+            for n in range(4)
+        ]
+        for n, client in enumerate(clients):
+            for amount in ("1.10", "2.20", str(n)):
+                Order.objects.create(client=client, title="o", amount=Decimal(amount))
+        a, b, c, d = (client.pk for client in clients)
+        before = Order.objects.filter(client_id__in=[a, b, c, d])
+        total = before.aggregate(s=Sum("amount"))["s"]
+        count = before.count()
+
+        # Overlapping sets, listed in opposite orders, survivors crossing over.
+        results = run_in_threads(merge(a, [c, b]), merge(d, [b, c, a]))
+
+        failures = [r for r in results if isinstance(r, Exception)]
+        unexpected = [
+            r
+            for r in failures
+            if not (isinstance(r, MergeError) and r.code == "already_merged")
+        ]
+        assert not unexpected, unexpected
+        assert len(failures) <= 1, "at least one merge must win"
+        remaining = Client.objects.filter(pk__in=[a, b, c, d])
+        after = Order.objects.filter(client_id__in=remaining.values("pk"))
+        assert after.count() == count
+        assert after.aggregate(s=Sum("amount"))["s"] == total
+        assert not Order.objects.exclude(client__in=Client.objects.all()).exists()
