@@ -1,0 +1,381 @@
+import csv
+import io
+
+import pytest
+import tablib
+from django.core.management import call_command
+from import_export.formats.base_formats import CSV
+
+from crm.models import Client, Order
+from crm.resources import (
+    ClientResource,
+    EmailInstanceLoader,
+    OrderResource,
+    row_error_lines,
+)
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def dataset(text):
+    """Read CSV text the way the admin does (BOM-aware decoding)."""
+    return CSV(encoding="utf-8-sig").create_dataset(text.encode("utf-8"))
+
+
+def import_clients(text, dry_run=False):
+    return ClientResource().import_data(dataset(text), dry_run=dry_run)
+
+
+def import_orders(text, dry_run=False):
+    return OrderResource().import_data(dataset(text), dry_run=dry_run)
+
+
+def errors_of(result):
+    return {
+        row.number: {f: [str(m) for m in ms] for f, ms in row.error_dict.items()}
+        for row in result.invalid_rows
+    }
+
+
+def exported_rows(resource, queryset=None):
+    text = resource.export(queryset).csv
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_import_creates_clients_with_stored_form_email():
+    result = import_clients(
+        "name,email,phone\nAda,ADA@Mail.Test ,+33 1 23\nBob,bob@mail.test,\n"
+    )
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert result.totals["new"] == 2
+    ada = Client.objects.get(name="Ada")
+    assert ada.email == "ada@mail.test"
+    assert ada.phone == "+33 1 23"
+    assert ada.created_at is not None and ada.updated_at is not None
+
+
+def test_uppercase_email_in_file_updates_existing_client(make_client):
+    existing = make_client(name="Old", email="user@mail.com", phone="1")
+    result = import_clients("name,email\nNew Name,USER@MAIL.COM\n")
+    assert result.totals["update"] == 1
+    assert Client.objects.count() == 1
+    existing.refresh_from_db()
+    assert existing.name == "New Name"
+    assert existing.email == "user@mail.com"
+    assert existing.phone == "1"  # no phone column: left alone
+
+
+def test_update_moves_updated_at(make_client):
+    existing = make_client(email="user@mail.com")
+    before = existing.updated_at
+    import_clients("name,email\nRenamed,user@mail.com\n")
+    existing.refresh_from_db()
+    assert existing.updated_at > before
+
+
+def test_id_column_is_not_used_to_match(make_client):
+    first = make_client(name="First", email="first@mail.test")
+    result = import_clients(f"id,name,email\n{first.pk},Someone,other@mail.test\n")
+    assert result.totals["new"] == 1
+    first.refresh_from_db()
+    assert first.name == "First"
+    assert Client.objects.get(email="other@mail.test").pk != first.pk
+
+
+def test_vip_domain_makes_new_client_vip_in_bulk_mode():
+    assert ClientResource._meta.use_bulk
+    import_clients("name,email,vip\nBoss,boss@Company.com,0\nAnn,ann@mail.test,\n")
+    assert Client.objects.get(email="boss@company.com").vip is True
+    assert Client.objects.get(email="ann@mail.test").vip is False
+
+
+def test_vip_column_is_optional_and_blank_keeps_value(make_client):
+    make_client(email="vip@mail.test", vip=True)
+    import_clients("name,email,vip\nStill VIP,vip@mail.test,\n")
+    assert Client.objects.get(email="vip@mail.test").vip is True
+    import_clients("name,email,vip\nNo VIP,vip@mail.test,no\n")
+    assert Client.objects.get(email="vip@mail.test").vip is False
+
+
+def test_blocked_domain_is_a_row_error_with_row_number():
+    result = import_clients("name,email\nGood,good@mail.test\nBad,bad@EXAMPLE.com\n")
+    assert errors_of(result) == {
+        2: {"email": ["Email addresses at example.com are not accepted."]}
+    }
+    assert Client.objects.count() == 0
+
+
+def test_subdomain_of_blocked_domain_is_accepted():
+    import_clients("name,email\nSub,someone@sub.example.com\n")
+    assert Client.objects.filter(email="someone@sub.example.com").exists()
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ("Ann,not-an-email,", "email", "Enter a valid email address."),
+        (",ann@mail.test,", "name", "This field cannot be blank."),
+        ("Ann,,", "email", "This field cannot be blank."),
+        (
+            "Ann,ann@mail.test,0123456789012345",
+            "phone",
+            "Ensure this value has at most 15 characters (it has 16).",
+        ),
+    ],
+)
+def test_invalid_rows_are_reported_with_the_model_message(row, field, message):
+    result = import_clients(f"name,email,phone\n{row}\n")
+    assert errors_of(result) == {1: {field: [message]}}
+    assert Client.objects.count() == 0
+
+
+def test_bad_vip_value_is_a_row_error():
+    result = import_clients("name,email,vip\nAnn,ann@mail.test,maybe\n")
+    assert list(errors_of(result)[1]) == ["vip"]
+
+
+def test_same_email_twice_in_any_case_names_both_rows():
+    result = import_clients(
+        "name,email\nA,a@mail.test\nB,dup@mail.test\nC,c@mail.test\nD,DUP@Mail.Test\n"
+    )
+    message = "“dup@mail.test” appears more than once in the file (rows 2 and 4)."
+    assert errors_of(result) == {2: {"email": [message]}, 4: {"email": [message]}}
+    assert Client.objects.count() == 0
+
+
+def test_one_bad_row_among_good_ones_imports_nothing(make_client):
+    make_client(name="Keep", email="keep@mail.test")
+    rows = "".join(f"Client {n},c{n}@mail.test\n" for n in range(2500))
+    result = import_clients(
+        "name,email\nChanged,keep@mail.test\n" + rows + "Bad,bad@example.com\n"
+    )
+    assert result.has_validation_errors()
+    assert list(errors_of(result)) == [2502]
+    assert list(Client.objects.values_list("name", flat=True)) == ["Keep"]
+
+
+def test_refused_file_reports_a_base_error_so_callers_see_it():
+    result = import_clients("name,email\nBad,bad@example.com\n")
+    assert result.has_errors()
+    assert "Nothing was imported" in str(result.base_errors[0].error)
+    assert row_error_lines(result)[-1] == (
+        "row 1: email: Email addresses at example.com are not accepted."
+    )
+
+
+def test_dry_run_writes_nothing_and_previews_stored_values():
+    result = import_clients(
+        "id,name,email,vip\n9,Boss,BOSS@company.com,\n", dry_run=True
+    )
+    assert Client.objects.count() == 0
+    assert result.diff_headers == ["name", "email", "vip"]
+    assert result.valid_rows()[0].diff == ["Boss", "boss@company.com", "1"]
+
+
+def test_missing_email_column_is_an_error():
+    result = import_clients("name,phone\nAnn,1\n")
+    assert result.has_errors()
+    assert "email" in str(result.base_errors[0].error)
+    assert Client.objects.count() == 0
+
+
+def test_excel_file_with_bom_crlf_and_quoted_newlines_imports():
+    raw = (
+        "\ufeffName,Email,Phone\r\n"
+        '"Smith, Jane",jane@mail.test,"+44 20"\r\n'
+        '"Multi\r\nLine",multi@mail.test,\r\n'
+        "Zoë Ünal,zoe@mail.test,\r\n"
+    ).encode()
+    result = ClientResource().import_data(CSV(encoding="utf-8-sig").create_dataset(raw))
+    assert not result.has_errors(), row_error_lines(result)
+    assert Client.objects.get(email="jane@mail.test").name == "Smith, Jane"
+    assert Client.objects.get(email="multi@mail.test").name == "Multi\r\nLine"
+    assert Client.objects.get(email="zoe@mail.test").name == "Zoë Ünal"
+
+
+def test_bom_left_in_header_by_a_plain_decoder_is_handled():
+    data = tablib.Dataset(headers=["\ufeffname", "email"])
+    data.append(["Ann", "ann@mail.test"])
+    result = ClientResource().import_data(data)
+    assert not result.has_errors()
+    assert Client.objects.get().name == "Ann"
+
+
+def test_export_has_order_count_and_two_decimal_total(make_client, make_order):
+    ada = make_client(name="Ada", email="ada@mail.test")
+    make_order(ada, amount="10.25")
+    make_order(ada, amount="20.25", status=Order.Status.DONE)
+    make_client(name="Idle", email="idle@mail.test")
+    rows = {row["email"]: row for row in exported_rows(ClientResource())}
+    assert list(rows["ada@mail.test"]) == [
+        "id",
+        "name",
+        "email",
+        "phone",
+        "vip",
+        "created_at",
+        "order_count",
+        "total_amount",
+    ]
+    assert rows["ada@mail.test"]["order_count"] == "2"
+    assert rows["ada@mail.test"]["total_amount"] == "30.50"
+    assert rows["idle@mail.test"]["order_count"] == "0"
+    assert rows["idle@mail.test"]["total_amount"] == "0.00"
+
+
+@pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
+def test_export_escapes_formula_cells(make_client, prefix):
+    make_client(name=f"{prefix}HYPERLINK(1)", email="f@mail.test")
+    row = exported_rows(ClientResource())[0]
+    assert row["name"] == f"'{prefix}HYPERLINK(1)"
+
+
+def test_export_escapes_international_phone(make_client):
+    make_client(email="p@mail.test", phone="+33 1 23 45")
+    assert exported_rows(ClientResource())[0]["phone"] == "'+33 1 23 45"
+
+
+def test_exported_file_imports_back_unchanged(make_client, make_order):
+    ada = make_client(name="Ada", email="ada@mail.test", phone="123")
+    make_order(ada, amount="5.00")
+    text = ClientResource().export().csv
+    result = ClientResource().import_data(CSV().create_dataset(text))
+    assert result.totals["update"] == 1
+    assert Client.objects.get().name == "Ada"
+
+
+def test_order_import_finds_client_by_email_in_any_case(make_client):
+    ada = make_client(email="ada@mail.test")
+    result = import_orders(
+        "client,title,amount,status\n"
+        "ADA@Mail.Test,Chairs,30.5,IN_PROGRESS\n"
+        "ada@mail.test,Desk,12,\n"
+    )
+    assert not result.has_errors(), row_error_lines(result)
+    chairs = Order.objects.get(title="Chairs")
+    assert chairs.client == ada
+    assert str(chairs.amount) == "30.50"
+    assert chairs.status == Order.Status.IN_PROGRESS
+    assert Order.objects.get(title="Desk").status == Order.Status.NEW
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        (
+            "nobody@mail.test,Desk,1,NEW",
+            "client",
+            "No client with email “nobody@mail.test”.",
+        ),
+        (
+            "ada@mail.test,Desk,-1,NEW",
+            "amount",
+            "Ensure this value is greater than or equal to 0.",
+        ),
+        ("ada@mail.test,Desk,lots,NEW", "amount", "“lots” is not a number."),
+        (
+            "ada@mail.test,Desk,1,SHIPPED",
+            "status",
+            "Value 'SHIPPED' is not a valid choice.",
+        ),
+    ],
+)
+def test_bad_order_rows_are_row_errors(make_client, row, field, message):
+    make_client(email="ada@mail.test")
+    result = import_orders(
+        f"client,title,amount,status\nada@mail.test,Fine,1,NEW\n{row}\n"
+    )
+    assert errors_of(result) == {2: {field: [message]}}
+    assert Order.objects.count() == 0
+
+
+def test_order_file_without_client_column_is_refused():
+    result = import_orders("title,amount\nDesk,1\n")
+    assert "no client column" in str(result.base_errors[0].error)
+
+
+def test_order_export_names_client_by_email(make_client, make_order):
+    ada = make_client(email="ada@mail.test")
+    make_order(ada, amount="7.5", title="-Discount")
+    row = exported_rows(OrderResource())[0]
+    assert row["client"] == "ada@mail.test"
+    assert row["amount"] == "7.50"
+    assert row["title"] == "'-Discount"
+
+
+def test_import_command_line_uses_the_client_resource(tmp_path, make_client):
+    make_client(name="Old", email="user@mail.com")
+    path = tmp_path / "clients.csv"
+    path.write_bytes(
+        "\ufeffname,email\r\nNew,USER@mail.com\r\nAnn,ann@mail.test\r\n".encode()
+    )
+    call_command(
+        "import",
+        "crm.resources.ClientResource",
+        str(path),
+        "--no-input",
+        stderr=io.StringIO(),
+    )
+    assert sorted(Client.objects.values_list("name", flat=True)) == ["Ann", "New"]
+
+
+def test_import_command_line_refuses_a_bad_file(tmp_path):
+    path = tmp_path / "clients.csv"
+    path.write_text("name,email\nAnn,ann@mail.test\nBad,bad@example.com\n")
+    stderr = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command(
+            "import",
+            "crm.resources.ClientResource",
+            str(path),
+            "--no-input",
+            stderr=stderr,
+        )
+    assert "example.com are not accepted" in stderr.getvalue()
+    assert Client.objects.count() == 0
+
+
+def test_export_command_line_escapes_cells(make_client, capsysbinary):
+    make_client(name="=cmd()", email="x@mail.test")
+    call_command("export", "CSV", "crm.resources.ClientResource")
+    out = capsysbinary.readouterr().out.decode()
+    assert "'=cmd()" in out
+    assert "x@mail.test" in out
+
+
+def test_import_clients_command_prints_counts(tmp_path, make_client):
+    make_client(email="old@mail.test")
+    path = tmp_path / "big.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfname,email\r\nOld,old@mail.test\r\nNew,new@mail.test\r\n"
+    )
+    out = io.StringIO()
+    call_command("import_clients", str(path), stdout=out)
+    assert "1 new, 1 updated" in out.getvalue()
+    assert Client.objects.count() == 2
+
+
+def test_import_clients_command_lists_row_errors_and_imports_nothing(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("name,email\nAnn,ann@mail.test\n,nobody@mail.test\n")
+    with pytest.raises(Exception, match="row 2: name: This field cannot be blank"):
+        call_command("import_clients", str(path), stdout=io.StringIO())
+    assert Client.objects.count() == 0
+
+
+def test_import_clients_dry_run_writes_nothing(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_text("name,email\nAnn,ann@mail.test\n")
+    out = io.StringIO()
+    call_command("import_clients", str(path), "--dry-run", stdout=out)
+    assert "1 new" in out.getvalue()
+    assert Client.objects.count() == 0
+
+
+def test_database_constraint_failure_rolls_back_whole_file(make_client, monkeypatch):
+    # Another writer inserted the email after the file was checked.
+    make_client(name="Raced", email="raced@mail.test")
+    monkeypatch.setattr(EmailInstanceLoader, "get_instance", lambda self, row: None)
+    result = import_clients("name,email\nFresh,fresh@mail.test\nLate,RACED@mail.test\n")
+    assert result.has_errors()
+    assert list(Client.objects.values_list("name", flat=True)) == ["Raced"]
