@@ -21,6 +21,10 @@ class ImportFileError(Exception):
     """The file as a whole cannot be imported; nothing of it was."""
 
 
+class ImportRefused(ImportFileError):
+    """Some rows were invalid, so nothing was imported (their errors say why)."""
+
+
 EMAIL_FIELD = Client._meta.get_field("email")
 
 
@@ -48,7 +52,11 @@ def clients_by_email(keys):
 
 def row_error_lines(result):
     """Return one 'row N: field: reason' line per problem of an import result."""
-    lines = [f"{error.error}" for error in result.base_errors]
+    lines = [
+        str(error.error)
+        for error in result.base_errors
+        if not isinstance(error.error, ImportRefused)
+    ]
     for number, errors in result.row_errors():
         lines.extend(f"row {number}: {error.error}" for error in errors)
     for row in result.invalid_rows:
@@ -286,7 +294,7 @@ class CrmResource(resources.ModelResource):
             if more > 0:
                 message += f"; and {more} more"
             result.append_base_error(
-                self.get_error_result_class()(ImportFileError(message))
+                self.get_error_result_class()(ImportRefused(message))
             )
 
     def _import_fails(self, result):

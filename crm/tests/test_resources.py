@@ -4,6 +4,8 @@ import io
 import pytest
 import tablib
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from import_export.formats.base_formats import CSV
 
 from crm.models import Client, Order
@@ -379,3 +381,32 @@ def test_database_constraint_failure_rolls_back_whole_file(make_client, monkeypa
     result = import_clients("name,email\nFresh,fresh@mail.test\nLate,RACED@mail.test\n")
     assert result.has_errors()
     assert list(Client.objects.values_list("name", flat=True)) == ["Raced"]
+
+
+def count_queries(run):
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return len(queries)
+
+
+@pytest.mark.parametrize("kind", ["clients", "orders"])
+def test_import_queries_do_not_grow_with_rows(make_client, kind):
+    for n in range(60):
+        make_client(name=f"Existing {n}", email=f"e{n}@mail.test")
+
+    def client_file(n):
+        existing = "".join(f"Renamed {i},E{i}@mail.test\n" for i in range(n))
+        new = "".join(f"New {i},n{n}-{i}@mail.test\n" for i in range(n))
+        return "name,email\n" + existing + new
+
+    def order_file(n):
+        rows = "".join(f"E{i}@mail.test,Order {i},{i}.5,DONE\n" for i in range(n))
+        return "client,title,amount,status\n" + rows
+
+    make_file, run = {
+        "clients": (client_file, import_clients),
+        "orders": (order_file, import_orders),
+    }[kind]
+    small = count_queries(lambda: run(make_file(3)))
+    large = count_queries(lambda: run(make_file(60)))
+    assert small == large

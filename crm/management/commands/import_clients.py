@@ -23,12 +23,8 @@ class Command(BaseCommand):
             dataset = CSV(encoding="utf-8-sig").create_dataset(file.read())
         result = ClientResource().import_data(dataset, dry_run=dry_run)
         if result.has_errors() or result.has_validation_errors():
-            lines = [
-                line for line in row_error_lines(result) if "Nothing was" not in line
-            ]
-            raise CommandError(
-                "Nothing was imported:\n" + "\n".join(lines or row_error_lines(result))
-            )
+            lines = row_error_lines(result)
+            raise CommandError("Nothing was imported:\n" + "\n".join(lines))
         totals = result.totals
         self.stdout.write(
             f"{'Checked' if dry_run else 'Imported'}: {totals['new']} new, "
