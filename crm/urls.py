@@ -8,6 +8,7 @@ app_name = "clients"
 
 urlpatterns = [
     path("", views.ClientListView.as_view(), name="list"),
+    path("export.csv", views.ClientExportView.as_view(), name="export"),
     path("add/", views.ClientCreateView.as_view(), name="add"),
     path("<int:pk>/edit/", views.ClientUpdateView.as_view(), name="edit"),
     path("<int:pk>/delete/", views.ClientDeleteView.as_view(), name="delete"),

@@ -6,13 +6,14 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import ProtectedError
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
-from django.views.generic import CreateView, DeleteView, ListView, UpdateView
+from django.views.generic import CreateView, DeleteView, ListView, UpdateView, View
 
 from .caching import client_list_page
+from .exports import client_csv_chunks
 from .forms import ClientForm
 from .models import EMAIL_TAKEN, EMAIL_TAKEN_MESSAGE, Client
 
@@ -99,6 +100,18 @@ class ClientDeleteView(PublicPageMixin, DeleteView):
             return redirect("clients:delete", pk=self.object.pk)
         messages.success(self.request, f"Client {self.object} was deleted.")
         return redirect(self.success_url)
+
+
+class ClientExportView(PublicPageMixin, View):
+    """Stream the clients matching ?q= as a CSV file."""
+
+    def get(self, request):
+        response = StreamingHttpResponse(
+            client_csv_chunks(request.GET.get("q")),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="clients.csv"'
+        return response
 
 
 @never_cache
