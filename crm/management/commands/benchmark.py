@@ -1,0 +1,36 @@
+"""Measure import, export, changelist and merge speed on a throwaway database."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from crm.benchmark import format_results, run
+
+
+class Command(BaseCommand):
+    help = (
+        "Build data in a temporary SQLite database (never yours), measure import, "
+        "export, the admin changelist and merge against baselines, and print "
+        "'name: value' lines."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--clients", type=int, metavar="N", help="default 100000")
+        parser.add_argument("--orders", type=int, metavar="M", help="default 10 x N")
+        parser.add_argument(
+            "--quick",
+            action="store_true",
+            help="tiny sizes: checks it runs, in seconds",
+        )
+
+    def handle(self, *args, clients, orders, quick, **options):
+        if (clients is not None and clients < 10) or (
+            orders is not None and orders < 0
+        ):
+            raise CommandError("Use at least 10 clients and no negative orders.")
+
+        def say(message):
+            self.stdout.write(f"# {message}")
+            self.stdout.flush()
+
+        results = run(clients=clients, orders=orders, quick=quick, say=say)
+        self.stdout.write("")
+        self.stdout.write(format_results(results))

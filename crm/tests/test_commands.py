@@ -1,0 +1,164 @@
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from crm.models import Client, Order, is_blocked_email
+
+
+def generate(*args):
+    out = StringIO()
+    call_command("generate_data", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_generate_data_creates_realistic_clients_and_orders():
+    out = generate("--clients", "200", "--orders", "1500", "--seed", "7")
+    assert "Generated 200 clients and 1,500 orders" in out
+    assert Client.objects.count() == 200
+    assert Order.objects.count() == 1500
+    emails = list(Client.objects.values_list("email", flat=True))
+    assert len(set(emails)) == 200
+    assert all(email == email.lower() and email.isascii() for email in emails)
+    assert not any(is_blocked_email(email) for email in emails)
+    vips = Client.objects.filter(vip=True)
+    assert vips.exists()
+    assert all(c.email.endswith("@company.com") for c in vips)
+    assert not Client.objects.filter(vip=False, email__endswith="@company.com").exists()
+    statuses = set(Order.objects.values_list("status", flat=True))
+    assert statuses == set(Order.Status.values)
+
+
+@pytest.mark.django_db
+def test_generated_rows_pass_model_validation():
+    generate("--clients", "30", "--orders", "60", "--seed", "1")
+    for client in Client.objects.all():
+        client.full_clean()
+    for order in Order.objects.all()[:20]:
+        order.full_clean()
+
+
+@pytest.mark.django_db
+def test_generated_dates_spread_over_two_years_and_follow_the_client():
+    generate("--clients", "300", "--orders", "900", "--seed", "2")
+    dates = sorted(Client.objects.values_list("created_at", flat=True))
+    assert (dates[-1] - dates[0]).days > 365
+    late = Order.objects.select_related("client")
+    assert all(order.created_at >= order.client.created_at for order in late)
+
+
+@pytest.mark.django_db
+def test_generate_data_is_repeatable_with_a_seed_and_adds_to_existing_data():
+    generate("--clients", "20", "--orders", "40", "--seed", "5")
+    first = list(Client.objects.order_by("pk").values_list("name", "phone"))
+    generate("--clients", "20", "--orders", "40", "--seed", "5")
+    second = list(Client.objects.order_by("pk").values_list("name", "phone"))[20:]
+    assert first == second
+    assert Client.objects.count() == 40  # emails stayed unique
+
+
+@pytest.mark.django_db
+def test_generate_data_skips_blocked_domains(settings):
+    settings.CRM_BLOCKED_EMAIL_DOMAINS = ["gmail.com", "company.com"]
+    generate("--clients", "200", "--orders", "0", "--seed", "3")
+    domains = {e.split("@")[1] for e in Client.objects.values_list("email", flat=True)}
+    assert not domains & {"gmail.com", "company.com"}
+    assert not Client.objects.filter(vip=True).exists()
+
+
+@pytest.mark.django_db
+def test_generate_data_shows_progress_on_long_runs(monkeypatch):
+    monkeypatch.setattr("crm.management.commands.generate_data.PROGRESS_EVERY", 10)
+    monkeypatch.setattr("crm.generate.BATCH", 10)
+    out = generate("--clients", "30", "--orders", "20")
+    assert re.search(r"clients: 10/30", out)
+    assert re.search(r"orders: 20/20", out)
+
+
+@pytest.mark.django_db
+def test_generate_data_refuses_orders_without_clients():
+    with pytest.raises(CommandError, match="clients"):
+        generate("--clients", "0", "--orders", "5")
+    with pytest.raises(CommandError):
+        generate("--clients", "-1")
+
+
+@pytest.mark.django_db
+def test_settings_default_blocked_domain_is_never_generated():
+    assert "example.com" in settings.CRM_BLOCKED_EMAIL_DOMAINS
+    generate("--clients", "300", "--orders", "0", "--seed", "9")
+    assert not Client.objects.filter(email__endswith="@example.com").exists()
+
+
+LINE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+: -?\d+(\.\d+)?$")
+REQUIRED = (
+    "import.rows_per_s",
+    "import.speedup_vs_import_export_default",
+    "import.slowdown_vs_raw_sqlite",
+    "export.rows_per_s",
+    "export.fraction_of_raw_csv",
+    "export.rss_growth_mb",
+    "export.rss_growth_mb_10x",
+    "changelist.queries",
+    "changelist.ratio_vs_stock_admin",
+    "changelist.sorted_ratio_vs_stock_admin",
+    "merge.queries_10k_orders",
+    "merge.queries_10_orders",
+)
+
+
+def result_block(output):
+    block = output.split("\n\n")[-1].strip().splitlines()
+    assert block, output
+    for line in block:
+        assert LINE.match(line), line
+    return dict(line.split(": ") for line in block)
+
+
+@pytest.mark.django_db
+def test_quick_benchmark_prints_every_figure_and_leaves_the_database_alone(
+    make_client, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine = make_client(name="Mine")
+    out = StringIO()
+    call_command("benchmark", "--quick", stdout=out)
+    results = result_block(out.getvalue())
+    assert set(REQUIRED) <= set(results)
+    assert results["merge.queries_10_orders"] == results["merge.queries_10k_orders"]
+    assert int(results["changelist.queries"]) == int(
+        results["changelist.sorted_queries"]
+    )
+    # The test database (standing in for the user's) saw none of it.
+    assert list(Client.objects.all()) == [mine]
+    assert list(tmp_path.iterdir()) == []  # the throwaway database is gone
+
+
+def test_benchmark_never_opens_the_configured_database(tmp_path):
+    users_db = tmp_path / "users.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{users_db}",
+        "TMPDIR": str(tmp_path),
+    }
+    env.pop("REDIS_URL", None)
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "benchmark", "--quick"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert set(REQUIRED) <= set(result_block(finished.stdout))
+    assert not users_db.exists()  # SQLite creates the file on first connect
+    assert [p.name for p in Path(tmp_path).iterdir()] == []
