@@ -51,3 +51,9 @@ def run_admin_action(page, action, *names):
 
 def admin_messages(page, level="success"):
     return page.locator(f"ul.messagelist li.{level}")
+
+
+def read_download(download):
+    """Return the bytes of a finished download."""
+    with open(download.path(), "rb") as file:
+        return file.read()
