@@ -6,7 +6,9 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db import DatabaseError
+from django.db.models import Max, Min
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from rangefilter.filters import DateRangeFilterBuilder, NumericRangeFilterBuilder
@@ -127,8 +129,72 @@ def _merge_confirmed(modeladmin, request, clients):
 TOTALS_ORDERING = ("totals__order_count", "totals__total_cents")
 
 
+class IndexedDateHierarchyMixin:
+    """Answer the date hierarchy tag's top-level queries from the date index.
+
+    Django's tag runs MIN and MAX together (a full scan) and then DISTINCT
+    years (on SQLite a Python function per row: ~1 s at 100k clients). Here
+    both ends come from the index and each year in between is one indexed
+    EXISTS probe. Mixed into the changelist's queryset class only.
+    """
+
+    date_field = None
+
+    def _is_date_range(self, args, kwargs):
+        return (
+            not args
+            and set(kwargs) == {"first", "last"}
+            and isinstance(kwargs["first"], Min)
+            and isinstance(kwargs["last"], Max)
+            and all(
+                getattr(kwargs[k].source_expressions[0], "name", None)
+                == self.date_field
+                for k in ("first", "last")
+            )
+        )
+
+    def aggregate(self, *args, **kwargs):
+        if not self._is_date_range(args, kwargs):
+            return super().aggregate(*args, **kwargs)
+        values = self.order_by().values_list(self.date_field, flat=True)
+        return {
+            "first": values.order_by(self.date_field).first(),
+            "last": values.order_by(f"-{self.date_field}").first(),
+        }
+
+    def datetimes(self, field_name, kind, *args, **kwargs):
+        if kind != "year" or field_name != self.date_field:
+            return super().datetimes(field_name, kind, *args, **kwargs)
+        ends = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if ends["first"] is None:
+            return []
+        first, last = (timezone.localtime(ends[k]) for k in ("first", "last"))
+        values = self.order_by().values_list(field_name, flat=True)
+        years = []
+        for year in range(first.year, last.year + 1):
+            start = first.replace(year, 1, 1, 0, 0, 0, 0)
+            span = {
+                f"{field_name}__gte": start,
+                f"{field_name}__lt": start.replace(year=year + 1),
+            }
+            if values.filter(**span).exists():
+                years.append(start)
+        return years
+
+
 class ClientChangeList(ChangeList):
     """Sort by order count or total through the clienttotals indexes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.date_hierarchy:
+            queryset = self.queryset._chain()
+            queryset.__class__ = type(
+                f"IndexedDate{type(queryset).__name__}",
+                (IndexedDateHierarchyMixin, type(queryset)),
+                {"date_field": self.date_hierarchy},
+            )
+            self.queryset = queryset
 
     def get_ordering(self, request, queryset):
         ordering = []

@@ -1,9 +1,11 @@
+import datetime
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Client, ClientTotals, Order
 from crm.services import client_merge
@@ -165,3 +167,21 @@ def test_sorted_changelist_query_count_does_not_grow(
         make_order(client)
         make_order(client)
     assert queries(f"-{index}") == few
+
+
+def test_date_hierarchy_lists_only_years_with_matching_clients(
+    admin_client, make_client
+):
+    for year, name in ((2021, "Old"), (2023, "Mid"), (2023, "Other"), (2025, "New")):
+        client = make_client(name=name)
+        moment = timezone.make_aware(datetime.datetime(year, 6, 1))
+        Client.objects.filter(pk=client.pk).update(created_at=moment)
+
+    def years(**params):
+        content = admin_client.get(CLIENTS_URL, params).content.decode()
+        return {y for y in range(2019, 2028) if f"created_at__year={y}" in content}
+
+    assert years() == {2021, 2023, 2025}
+    assert years(q="Mid") == {2023}  # one year: the tag drills down to months
+    assert years(q="New") == {2025}
+    assert years(q="o") == {2021, 2023}  # Old, Other
