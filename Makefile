@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint serve loadtest
+.PHONY: run test lint serve loadtest screenshots
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ serve: $(STAMP)
 # Bounded load test on loopback (needs wrk: apt-get install wrk).
 loadtest: $(STAMP)
 	$(PY) manage.py loadtest
+
+# Retake docs/screenshots/*.png in headless Chromium (needs /usr/bin/chromium).
+screenshots: $(STAMP)
+	CRM_REQUIRE_BROWSER=1 $(PY) -m pytest crm/tests/browser/screenshots.py -p no:cacheprovider -q

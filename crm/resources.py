@@ -10,6 +10,7 @@ from django.utils import timezone
 from import_export import fields, resources, widgets
 from import_export.instance_loaders import BaseInstanceLoader
 
+from .caching import invalidate_client_list
 from .formatting import escape_formula, format_money
 from .models import Client, Order
 
@@ -283,6 +284,8 @@ class CrmResource(resources.ModelResource):
     def after_import(self, dataset, result, **kwargs):
         super().after_import(dataset, result, **kwargs)
         result.diff_headers = list(dataset.headers or ())
+        if not self._is_dry_run(kwargs):
+            invalidate_client_list()  # bulk writes send no signals
         if result.has_validation_errors() and not self._is_dry_run(kwargs):
             # Callers that only look at errors (the library's ``import``
             # command) must not report a refused file as imported.

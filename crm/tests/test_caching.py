@@ -69,3 +69,16 @@ def test_bulk_writes_that_skip_signals_invalidate_explicitly(logged_in):
     Client.objects.bulk_create([Client(name="Bulk Made", email="bulk@mail.test")])
     invalidate_client_list()
     assert b"Bulk Made" in logged_in.get(LIST).content
+
+
+def test_an_import_shows_at_once(logged_in):
+    import tablib
+
+    from crm.resources import ClientResource
+
+    logged_in.get(LIST)
+    dataset = tablib.Dataset(headers=["name", "email"])
+    dataset.append(["Imported Person", "imported@mail.test"])
+    result = ClientResource().import_data(dataset, dry_run=False)
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert b"Imported Person" in logged_in.get(LIST).content
