@@ -185,3 +185,20 @@ def test_date_hierarchy_lists_only_years_with_matching_clients(
     assert years(q="Mid") == {2023}  # one year: the tag drills down to months
     assert years(q="New") == {2025}
     assert years(q="o") == {2021, 2023}  # Old, Other
+
+
+def test_sorted_changelist_counts_without_the_totals_join(
+    admin_client, make_client, make_order
+):
+    for name in ("Ann", "Anna", "Bob"):
+        make_order(make_client(name=name))
+    index = (
+        admin_client.get(CLIENTS_URL).context["cl"].list_display.index("total_amount")
+    )
+    with CaptureQueriesContext(connection) as context:
+        response = admin_client.get(CLIENTS_URL, {"o": f"-{index}", "q": "ann"})
+    assert response.context["cl"].result_count == 2
+    sqls = [query["sql"] for query in context.captured_queries]
+    counts = [sql for sql in sqls if sql.startswith('SELECT COUNT(*) AS "__count"')]
+    assert counts
+    assert not any("crm_clienttotals" in sql for sql in counts)
