@@ -232,6 +232,14 @@ class ClientChangeList(ChangeList):
         return queryset
 
 
+class SafeSearchMixin:
+    """Drop NUL characters from admin searches: PostgreSQL refuses them."""
+
+    def get_search_results(self, request, queryset, search_term):
+        search_term = search_term.replace("\x00", "")
+        return super().get_search_results(request, queryset, search_term)
+
+
 class OrderInline(admin.TabularInline):
     model = Order
     fields = ("title", "amount", "status", "created_at")
@@ -241,7 +249,7 @@ class OrderInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(ImportExportModelAdmin):
+class ClientAdmin(SafeSearchMixin, ImportExportModelAdmin):
     resource_classes = [ClientResource]
     list_display = (
         "name",
@@ -306,7 +314,7 @@ class ClientAdmin(ImportExportModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(ImportExportModelAdmin):
+class OrderAdmin(SafeSearchMixin, ImportExportModelAdmin):
     resource_classes = [OrderResource]
     list_display = ("title", "client", "amount", "status", "created_at")
     list_filter = (

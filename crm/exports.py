@@ -33,8 +33,6 @@ class _Line:
 
 def client_rows(query=""):
     """Yield the export's rows (header first) for clients matching ``query``."""
-    # PostgreSQL refuses NUL in a parameter; no stored text can contain one.
-    query = (query or "").replace("\x00", "")
     rows = (
         Client.objects.search(query)
         .with_order_totals()

@@ -110,7 +110,8 @@ class ClientQuerySet(models.QuerySet):
 
     def search(self, query):
         """Filter by name OR email containing ``query`` (``%`` and ``_`` literal)."""
-        query = (query or "").strip()
+        # PostgreSQL refuses NUL in a parameter, and no stored text contains one.
+        query = (query or "").replace("\x00", "").strip()
         if not query:
             return self
         return self.filter(Q(name__icontains=query) | Q(email__icontains=query))

@@ -553,3 +553,30 @@ def test_merge_is_offered_with_change_and_delete_permission(staff_client):
     page = http.get(CLIENTS_URL)
 
     assert 'value="merge_clients"' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "\x00"},
+        {"q": "a\x00b"},
+        {"created_at__range__gte": "not-a-date"},
+        {"created_at__range__gte": "\x00"},
+        {"has_open_orders": "maybe"},
+        {"vip__exact": "x"},
+        {"o": "99"},
+        {"o": "x.y"},
+        {"p": "-3"},
+        {"created_at__year": "abc"},
+    ],
+)
+def test_hostile_changelist_parameters_do_not_fail(admin_client, params):
+    for url in ("/admin/crm/client/", "/admin/crm/order/"):
+        assert admin_client.get(url, params).status_code in (200, 302, 400)
+
+
+@pytest.mark.parametrize(
+    "params", [{"amount__range__gte": "abc"}, {"amount__range__lte": "\x00"}]
+)
+def test_hostile_order_amount_range_does_not_fail(admin_client, params):
+    assert admin_client.get("/admin/crm/order/", params).status_code in (200, 302)

@@ -305,3 +305,10 @@ def test_health_is_503_when_database_is_down(client):
         response = client.get("/health/")
     assert response.status_code == 503
     assert b"database" in response.content
+
+
+@pytest.mark.parametrize("query", ["\x00", "a\x00b", "%00", "'; DROP TABLE", "é" * 500])
+def test_hostile_search_terms_do_not_fail(logged_in, make_client, query):
+    make_client(name="Someone")
+    assert logged_in.get(LIST, {"q": query}).status_code == 200
+    assert logged_in.get(reverse("clients:export"), {"q": query}).status_code == 200
