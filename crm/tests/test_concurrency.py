@@ -114,3 +114,43 @@ def test_overlapping_merges_never_deadlock_or_lose_orders(admin_user):
         assert after.count() == count
         assert after.aggregate(s=Sum("amount"))["s"] == total
         assert not Order.objects.exclude(client__in=Client.objects.all()).exists()
+
+
+def test_import_confirmed_while_its_clients_are_edited_lands_whole():
+    import tablib
+    from django.db import transaction
+
+    from crm.resources import ClientResource
+
+    edited = Client.objects.create(name="Edited", email="edited@mail.test")
+    Client.objects.create(name="Other", email="other@mail.test")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def edit():
+        with transaction.atomic():
+            client = Client.objects.select_for_update().get(pk=edited.pk)
+            locked.set()
+            release.wait(timeout=10)  # the import is under way meanwhile
+            client.phone = "555-EDIT"
+            client.save()
+
+    def import_file():
+        locked.wait(timeout=10)
+        dataset = tablib.Dataset(headers=["name", "email", "phone"])
+        dataset.append(["Imported Edit", "EDITED@mail.test", "555-FILE"])
+        dataset.append(["Imported Other", "other@mail.test", ""])
+        for n in range(50):
+            dataset.append([f"New {n}", f"new{n}@mail.test", ""])
+        threading.Timer(0.5, release.set).start()
+        return ClientResource().import_data(dataset, dry_run=False)
+
+    edit_result, result = run_in_threads(edit, import_file)
+    assert not isinstance(edit_result, Exception), edit_result
+    assert not isinstance(result, Exception), result
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert Client.objects.count() == 52
+    edited.refresh_from_db()
+    # The import waited for the edit's lock, then wrote every row of the file.
+    assert (edited.name, edited.phone) == ("Imported Edit", "555-FILE")
+    assert Client.objects.get(email="other@mail.test").name == "Imported Other"
