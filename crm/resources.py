@@ -73,10 +73,16 @@ def _list_numbers(numbers):
 
 
 class TextWidget(widgets.CharWidget):
-    """Text cell, surrounding spaces dropped like Django's form fields do."""
+    """Text cell: surrounding spaces dropped, line breaks stored as ``\\n``.
+
+    Whether a quoted cell's CRLF reaches us as CRLF depends on where the upload
+    waited between preview and confirm (a temp file reads it as LF, the shared
+    cache keeps it), so store one form either way.
+    """
 
     def clean(self, value, row=None, **kwargs):
-        return super().clean(value, row, **kwargs).strip()
+        value = super().clean(value, row, **kwargs)
+        return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 class YesNoWidget(widgets.BooleanWidget):

@@ -191,7 +191,7 @@ def test_excel_file_with_bom_crlf_and_quoted_newlines_imports():
     result = ClientResource().import_data(CSV(encoding="utf-8-sig").create_dataset(raw))
     assert not result.has_errors(), row_error_lines(result)
     assert Client.objects.get(email="jane@mail.test").name == "Smith, Jane"
-    assert Client.objects.get(email="multi@mail.test").name == "Multi\r\nLine"
+    assert Client.objects.get(email="multi@mail.test").name == "Multi\nLine"
     assert Client.objects.get(email="zoe@mail.test").name == "Zoë Ünal"
 
 
