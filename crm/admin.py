@@ -8,6 +8,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.db.models import Max, Min
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -18,8 +19,9 @@ from rangefilter.filters import DateRangeFilterBuilder, NumericRangeFilterBuilde
 
 from .formatting import format_money
 from .models import Client, Order
-from .resources import ClientResource, OrderResource
+from .resources import ClientResource, OrderResource, row_error_lines
 from .services import MergeError, client_merge
+from .tmp_storages import ImportFileGone
 
 logger = logging.getLogger(__name__)
 
@@ -236,12 +238,43 @@ class ClientChangeList(ChangeList):
         return queryset
 
 
-class SafeSearchMixin:
-    """Drop NUL characters from admin searches: PostgreSQL refuses them."""
+class CrmModelAdmin(ImportExportModelAdmin):
+    """Import/export admin with our safety rails."""
+
+    # A BOM so that Excel reads the exported UTF-8 (accented names) right.
+    to_encoding = "utf-8-sig"
 
     def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL refuses NUL characters in a query.
         search_term = search_term.replace("\x00", "")
         return super().get_search_results(request, queryset, search_term)
+
+    def process_import(self, request, **kwargs):
+        try:
+            return super().process_import(request, **kwargs)
+        except ImportFileGone:
+            self.message_user(
+                request,
+                "That upload is no longer available: it was imported already or it "
+                "expired. Nothing was imported; upload the file again.",
+                messages.ERROR,
+            )
+            return self._back_to_import_page()
+
+    def process_result(self, result, request):
+        # The library reports "Import finished" even when the confirmed import
+        # failed (the data changed since the preview) and was rolled back.
+        if result.has_errors() or result.has_validation_errors():
+            if result.base_errors:
+                reason = str(result.base_errors[0].error)
+            else:
+                reason = "Nothing was imported: " + "; ".join(row_error_lines(result))
+            self.message_user(request, reason, messages.ERROR)
+            return self._back_to_import_page()
+        return super().process_result(result, request)
+
+    def _back_to_import_page(self):
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_import")
 
 
 class OrderInline(admin.TabularInline):
@@ -253,7 +286,7 @@ class OrderInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(SafeSearchMixin, ImportExportModelAdmin):
+class ClientAdmin(CrmModelAdmin):
     resource_classes = [ClientResource]
     list_display = (
         "name",
@@ -332,7 +365,7 @@ class ClientAdmin(SafeSearchMixin, ImportExportModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(SafeSearchMixin, ImportExportModelAdmin):
+class OrderAdmin(CrmModelAdmin):
     resource_classes = [OrderResource]
     list_display = ("title", "client", "amount", "status", "created_at")
     list_filter = (

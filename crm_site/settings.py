@@ -176,8 +176,11 @@ CRM_AVATAR_MAX_PIXELS = 40_000_000
 # django-import-export. With several workers the preview and the confirm of an
 # import can land on different machines: keep the uploaded file in the shared
 # cache then, not on one worker's disk.
-if REDIS_URL:
-    IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
+IMPORT_EXPORT_TMP_STORAGE_CLASS = (
+    "crm.tmp_storages.SharedCacheStorage"
+    if REDIS_URL
+    else "crm.tmp_storages.FolderStorage"
+)
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"

@@ -145,6 +145,7 @@ def test_admin_export_returns_csv_with_totals_and_escaped_cells(
     response = export_clients(admin_client)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
+    assert response.content.startswith("\ufeff".encode())  # Excel reads UTF-8
     text = response.content.decode("utf-8-sig")
     header, row = text.splitlines()[:2]
     assert header == ",".join(CLIENT_FIELDS)
@@ -189,3 +190,47 @@ def test_staff_without_export_permission_cannot_export(client, staff):
     grant(staff, "export_client")
     client.force_login(staff)
     assert export_clients(client).status_code == 200
+
+
+@pytest.mark.parametrize("storage", ["FolderStorage", "SharedCacheStorage"])
+def test_confirming_an_upload_twice_imports_once_and_explains(
+    admin_client, settings, storage
+):
+    settings.IMPORT_EXPORT_TMP_STORAGE_CLASS = f"crm.tmp_storages.{storage}"
+    preview = upload(
+        admin_client, CLIENT_IMPORT, b"name,email\r\nOnce,once@mail.test\r\n"
+    )
+    assert confirm(admin_client, CLIENT_PROCESS, preview).status_code == 302
+    again = confirm(admin_client, CLIENT_PROCESS, preview)
+    assert again.status_code == 302 and again["Location"] == CLIENT_IMPORT
+    page = admin_client.get(CLIENT_IMPORT).content.decode()
+    assert "no longer available" in page
+    assert Client.objects.filter(email="once@mail.test").count() == 1
+
+
+def test_confirming_a_forged_upload_name_is_refused(admin_client):
+    preview = upload(admin_client, CLIENT_IMPORT, b"name,email\r\nA,a@mail.test\r\n")
+    data = {**preview.context["confirm_form"].initial, "import_file_name": "../etc"}
+    response = admin_client.post(CLIENT_PROCESS, data)
+    assert response.status_code == 302
+    assert not Client.objects.exists()
+
+
+def test_confirm_after_the_data_changed_reports_and_imports_nothing(
+    admin_client, make_client
+):
+    gone = make_client(email="gone@mail.test")
+    stays = make_client(email="stays@mail.test")
+    content = (
+        b"client,title,amount\r\nstays@mail.test,Kept,1.00\r\n"
+        b"gone@mail.test,Lost,2.00\r\n"
+    )
+    preview = upload(admin_client, ORDER_IMPORT, content)
+    assert "confirm_form" in preview.context
+    gone.delete()  # someone deletes the client between preview and confirm
+    response = confirm(admin_client, ORDER_PROCESS, preview)
+    assert response.status_code == 302 and response["Location"] == ORDER_IMPORT
+    page = admin_client.get(ORDER_IMPORT).content.decode()
+    assert "Nothing was imported" in page and "gone@mail.test" in page
+    assert "Import finished" not in page
+    assert not Order.objects.filter(client=stays).exists()
