@@ -4,10 +4,13 @@ import logging
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.db.models import Max, Min
+from django.http import QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -15,11 +18,17 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import CSV
 from rangefilter.filters import DateRangeFilterBuilder, NumericRangeFilterBuilder
 
 from .formatting import format_money
 from .models import Client, Order
-from .resources import ClientResource, OrderResource, row_error_lines
+from .resources import (
+    ClientResource,
+    OrderResource,
+    row_error_lines,
+    unreadable_file_message,
+)
 from .services import MergeError, client_merge
 from .tmp_storages import ImportFileGone
 
@@ -201,6 +210,14 @@ class ClientPaginator(Paginator):
 class ClientChangeList(ChangeList):
     """Sort by order count or total through the clienttotals indexes."""
 
+    def get_filters(self, request):
+        # Django's date hierarchy turns ?created_at__year=9999 into a date past
+        # the calendar's end and fails; treat it like any other bad parameter.
+        try:
+            return super().get_filters(request)
+        except (ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.date_hierarchy:
@@ -238,16 +255,59 @@ class ClientChangeList(ChangeList):
         return queryset
 
 
+def is_valid_pk(value):
+    """Tell whether ``value`` can be a primary key (a positive 64-bit integer)."""
+    return value.isdigit() and 0 < int(value) < 2**63
+
+
+class LenientAutocompleteSelect(AutocompleteSelect):
+    """Re-show a form whose client value is garbage instead of failing on it."""
+
+    def optgroups(self, name, value, attr=None):
+        value = [v for v in value if v in ("", None) or is_valid_pk(str(v))]
+        return super().optgroups(name, value, attr)
+
+
 class CrmModelAdmin(ImportExportModelAdmin):
     """Import/export admin with our safety rails."""
 
-    # A BOM so that Excel reads the exported UTF-8 (accented names) right.
+    # Spreadsheets move as CSV; a BOM lets Excel read the UTF-8 (accented names).
+    import_formats = export_formats = [CSV]
     to_encoding = "utf-8-sig"
 
-    def get_search_results(self, request, queryset, search_term):
-        # PostgreSQL refuses NUL characters in a query.
-        search_term = search_term.replace("\x00", "")
-        return super().get_search_results(request, queryset, search_term)
+    import_template_name = "admin/crm/import.html"
+
+    def changelist_view(self, request, extra_context=None):
+        # Any field lookup can come from the URL, and PostgreSQL refuses NUL.
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key + "".join(values) for key, values in request.GET.lists()
+        ):
+            cleaned = QueryDict(mutable=True)
+            for key, values in request.GET.lists():
+                cleaned.setlist(
+                    key.replace("\x00", ""), [v.replace("\x00", "") for v in values]
+                )
+            request.GET = cleaned
+        return super().changelist_view(request, extra_context)
+
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(is_valid_pk(pk) for pk in selected):
+            self.message_user(
+                request, "The selection is not valid; nothing was done.", messages.ERROR
+            )
+            return None
+        return super().response_action(request, queryset)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = LenientAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        form.add_error("import_file", unreadable_file_message(e))
 
     def process_import(self, request, **kwargs):
         try:

@@ -18,3 +18,10 @@ def escape_formula(value):
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def unescape_formula(value):
+    """Undo ``escape_formula``, so an exported file imports back unchanged."""
+    if isinstance(value, str) and value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:
+        return value[1:]
+    return value

@@ -11,7 +11,7 @@ from import_export import fields, resources, widgets
 from import_export.instance_loaders import BaseInstanceLoader
 
 from .caching import invalidate_client_list
-from .formatting import escape_formula, format_money
+from .formatting import escape_formula, format_money, unescape_formula
 from .models import Client, Order
 
 BOM = "\ufeff"
@@ -51,6 +51,26 @@ def clients_by_email(keys):
     return found
 
 
+def unreadable_file_message(error):
+    """Say why a file could not be read as a table, in the user's terms."""
+    if isinstance(error, UnicodeError):
+        return (
+            "The file is not UTF-8 text. In Excel use Save As → “CSV UTF-8 "
+            "(Comma delimited)”; in LibreOffice choose the UTF-8 character set."
+        )
+    return (
+        "The file could not be read as CSV (every row needs the same number of "
+        "columns as the header)."
+    )
+
+
+def check_text(value):
+    """Refuse NUL characters, as Django's form fields do."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    return value
+
+
 def row_error_lines(result):
     """Return one 'row N: field: reason' line per problem of an import result."""
     lines = [
@@ -81,7 +101,7 @@ class TextWidget(widgets.CharWidget):
     """
 
     def clean(self, value, row=None, **kwargs):
-        value = super().clean(value, row, **kwargs)
+        value = unescape_formula(check_text(super().clean(value, row, **kwargs)))
         return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
@@ -139,7 +159,7 @@ class ClientEmailWidget(widgets.ForeignKeyWidget):
         self.clients = clients_by_email(email_key(value) for value in values)
 
     def clean(self, value, row=None, **kwargs):
-        key = email_key(value)
+        key = email_key(check_text(value))
         if not key:
             raise ValueError("Enter the client's email.")
         if self.clients is None:
@@ -156,7 +176,7 @@ class EmailInstanceLoader(BaseInstanceLoader):
     def __init__(self, resource, dataset=None):
         super().__init__(resource, dataset)
         self.column = resource.fields["email"].column_name
-        values = dataset[self.column] if self.column in dataset.headers else []
+        values = dataset[self.column] if self.column in (dataset.headers or ()) else []
         self.clients = clients_by_email(email_key(value) for value in values)
 
     def get_instance(self, row):
@@ -168,6 +188,8 @@ class CrmResource(resources.ModelResource):
 
     #: Model fields that ``full_clean`` leaves alone on import.
     clean_exclude = ()
+    #: Columns a file must have.
+    required_columns = ()
 
     class Meta:
         use_bulk = True
@@ -200,12 +222,17 @@ class CrmResource(resources.ModelResource):
         """Tidy the header (Excel's BOM, spaces, case) and drop unknown columns."""
         super().before_import(dataset, **kwargs)
         if not dataset.headers:
-            self._columns = []
-            return
+            raise ImportFileError("The file is empty: it needs a header row.")
         dataset.headers = [
             str(header or "").replace(BOM, "").strip().lower()
             for header in dataset.headers
         ]
+        twice = sorted({h for h in dataset.headers if dataset.headers.count(h) > 1})
+        if twice:
+            raise ImportFileError(f"The file has the {', '.join(twice)} column twice.")
+        missing = [c for c in self.required_columns if c not in dataset.headers]
+        if missing:
+            raise ImportFileError(f"The file has no {', '.join(missing)} column.")
         wanted = {field.column_name for field in self.get_import_fields()}
         for header in list(dataset.headers):
             if header not in wanted:
@@ -343,6 +370,7 @@ class ClientResource(CrmResource):
     total_amount = fields.Field(column_name="total_amount", readonly=True)
 
     clean_exclude = ("avatar",)
+    required_columns = ("email",)
 
     class Meta:
         model = Client
@@ -460,9 +488,6 @@ class OrderResource(CrmResource):
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
-        missing = [c for c in self.required_columns if c not in self._columns]
-        if missing:
-            raise ImportFileError(f"The file has no {', '.join(missing)} column.")
         self.fields["client"].widget.prefetch(dataset["client"])
 
     def filter_export(self, queryset, **kwargs):

@@ -580,3 +580,51 @@ def test_hostile_changelist_parameters_do_not_fail(admin_client, params):
 )
 def test_hostile_order_amount_range_does_not_fail(admin_client, params):
     assert admin_client.get("/admin/crm/order/", params).status_code in (200, 302)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"created_at__year": "9999"},
+        {"created_at__year": "9999", "created_at__month": "12"},
+        {
+            "created_at__year": "9999",
+            "created_at__month": "12",
+            "created_at__day": "31",
+        },
+        {"created_at__year": "0"},
+        {"email": "\x00"},
+        {"name__startswith": "a\x00"},
+        {"phone__icontains": "\x00"},
+    ],
+)
+def test_out_of_range_dates_and_nul_lookups_do_not_fail(admin_client, params):
+    assert admin_client.get("/admin/crm/client/", params).status_code in (200, 302)
+
+
+@pytest.mark.parametrize("params", [{"status__exact": "\x00"}, {"title": "\x00"}])
+def test_nul_in_order_lookups_does_not_fail(admin_client, params):
+    assert admin_client.get("/admin/crm/order/", params).status_code in (200, 302)
+
+
+@pytest.mark.parametrize("pk", ["abc", "\x00", "99999999999999999999999", "-1"])
+def test_garbage_action_selection_is_refused(admin_client, make_client, pk):
+    make_client()
+    for extra in ({}, {"post": "yes"}):
+        response = admin_client.post(
+            "/admin/crm/client/",
+            {"action": "merge_clients", "_selected_action": [pk], "index": 0, **extra},
+            follow=True,
+        )
+        assert response.status_code == 200
+    assert Client.objects.count() == 1
+
+
+@pytest.mark.parametrize("value", ["abc", "99999999999999999999999"])
+def test_order_form_with_garbage_client_shows_an_error(admin_client, value):
+    response = admin_client.post(
+        "/admin/crm/order/add/",
+        {"client": value, "title": "T", "amount": "1", "status": "NEW"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["client"]

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -234,3 +236,23 @@ def test_confirm_after_the_data_changed_reports_and_imports_nothing(
     assert "Nothing was imported" in page and "gone@mail.test" in page
     assert "Import finished" not in page
     assert not Order.objects.filter(client=stays).exists()
+
+
+@pytest.mark.parametrize("storage", ["FolderStorage", "SharedCacheStorage"])
+def test_two_confirms_of_one_upload_claim_it_once(storage):
+    from crm import tmp_storages
+
+    cls = getattr(tmp_storages, storage)
+    preview = cls(encoding="utf-8")
+    preview.save(b"name,email\r\n")
+    assert "name,email" in str(preview.read())  # the preview reads its own upload
+    name = (
+        os.path.basename(preview.name)
+        if cls is tmp_storages.FolderStorage
+        else preview.name
+    )
+    first, second = cls(name=name, encoding="utf-8"), cls(name=name, encoding="utf-8")
+    assert "name,email" in str(first.read())
+    with pytest.raises(tmp_storages.ImportFileGone):
+        second.read()
+    first.remove()

@@ -410,3 +410,61 @@ def test_import_queries_do_not_grow_with_rows(make_client, kind):
     small = count_queries(lambda: run(make_file(3)))
     large = count_queries(lambda: run(make_file(60)))
     assert small == large
+
+
+def test_formula_escaped_cells_import_back_unescaped(make_client):
+    make_client(name="=SUM(A1)", email="formula@mail.test", phone="+1 415 555 0101")
+    make_client(name="-dash", email="dash@mail.test", phone="@home")
+    before = sorted(Client.objects.values_list("name", "email", "phone", "vip"))
+    exported = ClientResource().export().csv
+    assert "'=SUM(A1)" in exported and "'+1 415 555 0101" in exported
+    result = import_clients(exported)
+    assert not result.has_errors() and not result.has_validation_errors()
+    after = sorted(Client.objects.values_list("name", "email", "phone", "vip"))
+    assert after == before
+
+
+@pytest.mark.parametrize("cell", ["Nu\x00l", "\x00"])
+def test_nul_character_in_a_cell_is_a_row_error(cell):
+    result = import_clients(f"name,email\r\n{cell},nul@mail.test\r\n")
+    assert "Null characters" in " ".join(row_error_lines(result))
+    assert not Client.objects.exists()
+
+
+def test_nul_character_in_order_client_cell_is_a_row_error(make_client):
+    make_client(email="real@mail.test")
+    result = import_orders("client,title,amount\r\nreal@mail.test\x00,T,1\r\n")
+    assert "Null characters" in " ".join(row_error_lines(result))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("name,phone\r\nA,1\r\n", "no email column"),
+        ("name,email,EMAIL\r\nA,a@mail.test,b@mail.test\r\n", "email column twice"),
+    ],
+)
+def test_file_level_problems_are_explained(text, reason):
+    result = import_clients(text)
+    assert reason in " ".join(row_error_lines(result))
+    assert not Client.objects.exists()
+
+
+def test_import_command_explains_unreadable_files(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("name,email\r\nJosé,jose@mail.test\r\n".encode("latin-1"))
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("name,email\r\nA,a@mail.test,extra\r\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for path, reason in (
+        (latin1, "not UTF-8"),
+        (ragged, "could not be read"),
+        (empty, "empty"),
+        (tmp_path / "missing.csv", "Cannot read"),
+    ):
+        with pytest.raises(CommandError, match=reason):
+            call_command("import_clients", str(path))
+    assert not Client.objects.exists()

@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 from import_export.formats.base_formats import CSV
+from tablib import InvalidDimensions
 
-from crm.resources import ClientResource, row_error_lines
+from crm.resources import ClientResource, row_error_lines, unreadable_file_message
 
 
 class Command(BaseCommand):
@@ -19,8 +20,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path, dry_run, **options):
-        with open(path, "rb") as file:
-            dataset = CSV(encoding="utf-8-sig").create_dataset(file.read())
+        try:
+            with open(path, "rb") as file:
+                dataset = CSV(encoding="utf-8-sig").create_dataset(file.read())
+        except OSError as error:
+            raise CommandError(f"Cannot read {path}: {error.strerror}.") from None
+        except (UnicodeError, InvalidDimensions) as error:
+            raise CommandError(unreadable_file_message(error)) from None
         result = ClientResource().import_data(dataset, dry_run=dry_run)
         if result.has_errors() or result.has_validation_errors():
             lines = row_error_lines(result)
