@@ -148,7 +148,6 @@ def upload(page, tmp_path, text):
     csv.write_text(text, encoding="utf-8")
     page.goto("/admin/crm/client/import/")
     page.locator("input[type=file]").set_input_files(csv)
-    page.locator("select[name=format]").select_option(label="csv")
     page.get_by_role("button", name="Submit").click()
 
 
