@@ -5,6 +5,7 @@ import logging
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.paginator import Paginator
@@ -22,7 +23,7 @@ from import_export.formats.base_formats import CSV
 from rangefilter.filters import DateRangeFilterBuilder, NumericRangeFilterBuilder
 
 from .formatting import format_money
-from .models import Client, Order
+from .models import CLIENT_HAS_ORDERS, Client, Order
 from .resources import (
     ClientResource,
     OrderResource,
@@ -380,6 +381,15 @@ class ClientAdmin(CrmModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return ClientChangeList
+
+    def delete_view(self, request, object_id, extra_context=None):
+        client = self.get_object(request, unquote(object_id))
+        if client is not None and client.orders.exists():
+            # Orders are protected: say what to do instead of listing them all.
+            message = CLIENT_HAS_ORDERS % {"client": client}
+            self.message_user(request, message, messages.ERROR)
+            return redirect("admin:crm_client_change", client.pk)
+        return super().delete_view(request, object_id, extra_context)
 
     def has_merge_permission(self, request):
         # @admin.action(permissions=...) grants on ANY listed permission; a

@@ -13,6 +13,10 @@ from django.urls import reverse
 
 EMAIL_TAKEN = "email_taken"
 EMAIL_TAKEN_MESSAGE = "A client with this email already exists."
+CLIENT_HAS_ORDERS = (
+    "%(client)s has orders and cannot be deleted. "
+    "Merge the client into another one in the admin instead."
+)
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 
 

@@ -15,12 +15,7 @@ from django.views.generic import CreateView, DeleteView, ListView, UpdateView, V
 from .caching import client_list_page
 from .exports import client_csv_chunks
 from .forms import ClientForm
-from .models import EMAIL_TAKEN, EMAIL_TAKEN_MESSAGE, Client
-
-CLIENT_HAS_ORDERS = (
-    "%(client)s has orders and cannot be deleted. "
-    "Merge the client into another one in the admin instead."
-)
+from .models import CLIENT_HAS_ORDERS, EMAIL_TAKEN, EMAIL_TAKEN_MESSAGE, Client
 
 
 class PublicPageMixin(LoginRequiredMixin):

@@ -628,3 +628,21 @@ def test_order_form_with_garbage_client_shows_an_error(admin_client, value):
     )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["client"]
+
+
+def test_admin_delete_of_a_client_with_orders_points_at_merge(
+    admin_client, make_client, make_order
+):
+    client = make_client(name="Busy")
+    make_order(client)
+    url = f"/admin/crm/client/{client.pk}/delete/"
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+    assert "Merge the client" in response.content.decode()
+    assert Client.objects.filter(pk=client.pk).exists()
+    assert admin_client.get(url).status_code == 302
+
+
+def test_admin_delete_of_a_client_without_orders_still_works(admin_client, make_client):
+    client = make_client()
+    admin_client.post(f"/admin/crm/client/{client.pk}/delete/", {"post": "yes"})
+    assert not Client.objects.exists()
