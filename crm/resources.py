@@ -11,6 +11,7 @@ from import_export import fields, resources, widgets
 from import_export.instance_loaders import BaseInstanceLoader
 
 from .caching import invalidate_client_list
+from .exports import HEADER as CLIENT_COLUMNS
 from .formatting import escape_formula, format_money, unescape_formula
 from .models import Client, Order
 
@@ -374,16 +375,7 @@ class ClientResource(CrmResource):
 
     class Meta:
         model = Client
-        fields = (
-            "id",
-            "name",
-            "email",
-            "phone",
-            "vip",
-            "created_at",
-            "order_count",
-            "total_amount",
-        )
+        fields = CLIENT_COLUMNS  # the same columns as /clients/export.csv
         import_id_fields = ("email",)
         instance_loader_class = EmailInstanceLoader
 
