@@ -187,6 +187,17 @@ class EmailInstanceLoader(BaseInstanceLoader):
 class CrmResource(resources.ModelResource):
     """A resource that imports whole files or nothing, fast, and exports safely."""
 
+    # Exported for reference, never imported: ids do not match rows.
+    id = fields.Field(
+        attribute="id", column_name="id", readonly=True, widget=widgets.IntegerWidget()
+    )
+    created_at = fields.Field(
+        attribute="created_at",
+        column_name="created_at",
+        readonly=True,
+        widget=widgets.DateTimeWidget(),
+    )
+
     #: Model fields that ``full_clean`` leaves alone on import.
     clean_exclude = ()
     #: Columns a file must have.
@@ -349,9 +360,6 @@ class CrmResource(resources.ModelResource):
 class ClientResource(CrmResource):
     """Clients keyed by email: a known email updates that client."""
 
-    id = fields.Field(
-        attribute="id", column_name="id", readonly=True, widget=widgets.IntegerWidget()
-    )
     name = fields.Field(attribute="name", column_name="name", widget=TextWidget())
     email = fields.Field(attribute="email", column_name="email", widget=TextWidget())
     phone = fields.Field(attribute="phone", column_name="phone", widget=TextWidget())
@@ -360,12 +368,6 @@ class ClientResource(CrmResource):
         column_name="vip",
         widget=YesNoWidget(),
         saves_null_values=False,
-    )
-    created_at = fields.Field(
-        attribute="created_at",
-        column_name="created_at",
-        readonly=True,
-        widget=widgets.DateTimeWidget(),
     )
     order_count = fields.Field(column_name="order_count", readonly=True)
     total_amount = fields.Field(column_name="total_amount", readonly=True)
@@ -445,9 +447,6 @@ class ClientResource(CrmResource):
 class OrderResource(CrmResource):
     """Orders, each naming its client by email in the ``client`` column."""
 
-    id = fields.Field(
-        attribute="id", column_name="id", readonly=True, widget=widgets.IntegerWidget()
-    )
     client = fields.Field(
         attribute="client", column_name="client", widget=ClientEmailWidget()
     )
@@ -460,12 +459,6 @@ class OrderResource(CrmResource):
         column_name="status",
         widget=StatusWidget(),
         saves_null_values=False,
-    )
-    created_at = fields.Field(
-        attribute="created_at",
-        column_name="created_at",
-        readonly=True,
-        widget=widgets.DateTimeWidget(),
     )
 
     # The widget found the client in the database already.
