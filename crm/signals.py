@@ -1,7 +1,8 @@
 """Signal receivers: keep the cached client list in step with the database.
 
-Bulk writes send no signals; the import resource and the merge service call
-``invalidate_client_list()`` themselves.
+Bulk writes send no signals: the import resource calls
+``invalidate_client_list()`` itself. A merge moves orders with one UPDATE but
+deletes the merged clients one by one, which signals.
 """
 
 from django.db.models.signals import post_delete, post_save

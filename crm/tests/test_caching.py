@@ -82,3 +82,14 @@ def test_an_import_shows_at_once(logged_in):
     result = ClientResource().import_data(dataset, dry_run=False)
     assert not result.has_errors() and not result.has_validation_errors()
     assert b"Imported Person" in logged_in.get(LIST).content
+
+
+def test_a_merge_shows_at_once(logged_in, make_client, make_order, admin_user):
+    from crm.services import client_merge
+
+    keep, merged = make_client(name="Keeper"), make_client(name="Merged Away")
+    make_order(merged, "7.00")
+    logged_in.get(LIST)
+    client_merge(survivor=keep, others=[merged], user=admin_user)
+    clients = logged_in.get(LIST).context["clients"]
+    assert [(c.name, c.order_count) for c in clients] == [("Keeper", 1)]
