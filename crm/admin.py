@@ -311,6 +311,19 @@ class CrmModelAdmin(ImportExportModelAdmin):
         form.add_error("import_file", unreadable_file_message(e))
 
     def process_import(self, request, **kwargs):
+        choices = (
+            ("format", len(self.get_import_formats())),
+            ("resource", len(self.get_import_resource_classes(request))),
+        )
+        for field, count in choices:
+            value = request.POST.get(field) or "0"
+            if request.method == "POST" and not (
+                value.isdigit() and int(value) < count
+            ):
+                self.message_user(
+                    request, "The import form was not valid.", messages.ERROR
+                )
+                return self._back_to_import_page()
         try:
             return super().process_import(request, **kwargs)
         except ImportFileGone:

@@ -37,7 +37,8 @@ def email_key(value):
 
 def clients_by_email(keys):
     """Return {email: client} for the given stored-form emails, in few queries."""
-    keys = sorted(set(keys) - {""})
+    # A key with NUL cannot exist (PostgreSQL refuses it); its row gets an error.
+    keys = sorted({key for key in keys if key and "\x00" not in key})
     # SQLite caps a query's parameters; other backends get big IN lists.
     chunk = connections[Client.objects.db].features.max_query_params or 20_000
     found = {}
@@ -52,6 +53,12 @@ def clients_by_email(keys):
     return found
 
 
+SEMICOLON_FILE = (
+    "The file separates its columns with “;”. Save it as “CSV UTF-8 (Comma "
+    "delimited)” in Excel, or with “,” as the field delimiter in LibreOffice."
+)
+
+
 def unreadable_file_message(error):
     """Say why a file could not be read as a table, in the user's terms."""
     if isinstance(error, UnicodeError):
@@ -60,8 +67,8 @@ def unreadable_file_message(error):
             "(Comma delimited)”; in LibreOffice choose the UTF-8 character set."
         )
     return (
-        "The file could not be read as CSV (every row needs the same number of "
-        "columns as the header)."
+        "The file could not be read as CSV: every row needs the same number of "
+        "columns as the header, separated by “,” (save it as “CSV UTF-8”)."
     )
 
 
@@ -239,6 +246,10 @@ class CrmResource(resources.ModelResource):
             str(header or "").replace(BOM, "").strip().lower()
             for header in dataset.headers
         ]
+        if len(dataset.headers) == 1 and ";" in dataset.headers[0]:
+            raise ImportFileError(SEMICOLON_FILE)
+        while len(dataset) and not any(str(cell or "").strip() for cell in dataset[-1]):
+            del dataset[-1]  # spreadsheets often leave empty rows at the end
         twice = sorted({h for h in dataset.headers if dataset.headers.count(h) > 1})
         if twice:
             raise ImportFileError(f"The file has the {', '.join(twice)} column twice.")
@@ -382,6 +393,7 @@ class ClientResource(CrmResource):
         instance_loader_class = EmailInstanceLoader
 
     def before_import(self, dataset, **kwargs):
+        self._rows_sharing_email = {}
         super().before_import(dataset, **kwargs)
         rows_by_email = defaultdict(list)
         if "email" in self._columns:

@@ -246,13 +246,52 @@ def test_two_confirms_of_one_upload_claim_it_once(storage):
     preview = cls(encoding="utf-8")
     preview.save(b"name,email\r\n")
     assert "name,email" in str(preview.read())  # the preview reads its own upload
-    name = (
-        os.path.basename(preview.name)
-        if cls is tmp_storages.FolderStorage
-        else preview.name
-    )
+    name = preview.name
     first, second = cls(name=name, encoding="utf-8"), cls(name=name, encoding="utf-8")
     assert "name,email" in str(first.read())
     with pytest.raises(tmp_storages.ImportFileGone):
         second.read()
     first.remove()
+
+
+def test_confirm_cannot_import_or_delete_other_temp_files(admin_client, tmp_path):
+    import tempfile
+
+    victim = os.path.join(tempfile.gettempdir(), "crm-victim-test.csv")
+    with open(victim, "w") as file:
+        file.write("name,email\r\nPlanted,planted@mail.test\r\n")
+    try:
+        preview = upload(
+            admin_client, CLIENT_IMPORT, b"name,email\r\nA,a@mail.test\r\n"
+        )
+        data = {
+            **preview.context["confirm_form"].initial,
+            "import_file_name": "crm-victim-test.csv",
+        }
+        response = admin_client.post(CLIENT_PROCESS, data)
+        assert response.status_code == 302
+        assert os.path.exists(victim)
+        assert not Client.objects.exists()
+    finally:
+        os.remove(victim)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("format", "9"), ("format", "abc"), ("resource", "7")]
+)
+def test_tampered_confirm_form_is_refused(admin_client, field, value):
+    preview = upload(admin_client, CLIENT_IMPORT, b"name,email\r\nA,a@mail.test\r\n")
+    data = {**preview.context["confirm_form"].initial, field: value}
+    response = admin_client.post(CLIENT_PROCESS, data, follow=True)
+    assert response.status_code == 200
+    assert "not valid" in response.content.decode()
+    assert not Client.objects.exists()
+
+
+def test_semicolon_file_from_european_excel_is_explained(admin_client):
+    preview = upload(
+        admin_client, CLIENT_IMPORT, b"name;email;phone\r\nA;a@mail.test;1\r\n"
+    )
+    page = preview.content.decode()
+    assert "CSV UTF-8" in page and "_rows_sharing_email" not in page
+    assert not Client.objects.exists()

@@ -468,3 +468,21 @@ def test_import_command_explains_unreadable_files(tmp_path):
         with pytest.raises(CommandError, match=reason):
             call_command("import_clients", str(path))
     assert not Client.objects.exists()
+
+
+def test_file_without_email_column_says_so_first():
+    lines = row_error_lines(import_clients("id,name\r\n1,A\r\n"))
+    assert "no email column" in lines[0]
+    assert not any("object has no attribute" in line for line in lines)
+
+
+def test_nul_in_email_column_is_a_row_error():
+    result = import_clients("name,email\r\nA,nul\x00@mail.test\r\n")
+    assert "Null characters" in " ".join(row_error_lines(result))
+    assert not Client.objects.exists()
+
+
+def test_empty_rows_at_the_end_of_a_file_are_ignored():
+    result = import_clients("name,email,phone\r\nA,a@mail.test,\r\n,,\r\n,,\r\n")
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert Client.objects.count() == 1
