@@ -29,6 +29,7 @@ from django.utils import timezone
 from import_export import resources
 from import_export.formats.base_formats import CSV
 
+from .exports import HEADER
 from .generate import generate_data
 from .models import Client, Order, is_vip_email
 from .resources import ClientResource
@@ -343,16 +344,7 @@ class _Discard:
 def export_raw_csv():
     """csv.writer over a raw cursor running the export's own SQL."""
     queryset = Client.objects.search("").with_order_totals()
-    sql, params = queryset.values_list(
-        "pk",
-        "name",
-        "email",
-        "phone",
-        "vip",
-        "created_at",
-        "order_count",
-        "total_amount",
-    ).query.sql_with_params()
+    sql, params = queryset.values_list(*HEADER).query.sql_with_params()
     writer = csv.writer(_Discard())
     started = time.perf_counter()
     rows = 0

@@ -36,16 +36,7 @@ def client_rows(query=""):
     rows = (
         Client.objects.search(query)
         .with_order_totals()
-        .values_list(
-            "pk",
-            "name",
-            "email",
-            "phone",
-            "vip",
-            "created_at",
-            "order_count",
-            "total_amount",
-        )
+        .values_list(*HEADER)
         .iterator(chunk_size=CHUNK_SIZE)
     )
     yield HEADER
