@@ -2,40 +2,50 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements-installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint serve loadtest screenshots
+.PHONY: run test lint serve loadtest stack screenshots
 
-$(STAMP): requirements.txt
+$(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	touch $(STAMP)
+	touch $(RUNTIME)
 
-run: $(STAMP)
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV)
+
+run: $(RUNTIME)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_dev
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: $(STAMP)
+test: $(DEV)
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
 # Production-style serving: set DJANGO_DEBUG=0, DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS,
-# DATABASE_URL (and REDIS_URL) first. See README "Deploying".
-serve: $(STAMP)
+# DATABASE_URL (and REDIS_URL) first. See docs/deploying.md.
+serve: $(RUNTIME)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
-	$(VENV)/bin/gunicorn -c crm_site/gunicorn.conf.py crm_site.wsgi
+	$(VENV)/bin/gunicorn -c crm_site/gunicorn.conf.py crm_site.asgi:application
 
 # Bounded load test on loopback (needs wrk: apt-get install wrk).
-loadtest: $(STAMP)
+loadtest: $(RUNTIME)
 	$(PY) manage.py loadtest
 
+# compose.yaml's web, worker and beat run natively on this machine's PostgreSQL
+# and Redis, and checked: health, a page, a task through the worker, a websocket.
+stack: $(RUNTIME)
+	$(PY) manage.py stack
+
 # Retake docs/screenshots/*.png in headless Chromium (needs /usr/bin/chromium).
-screenshots: $(STAMP)
+screenshots: $(DEV)
 	CRM_REQUIRE_BROWSER=1 $(PY) -m pytest crm/tests/browser/screenshots.py -p no:cacheprovider -q

@@ -1,6 +1,7 @@
 """App configuration for Mini CRM."""
 
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class CrmConfig(AppConfig):
@@ -8,4 +9,7 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import signals, totals  # noqa: F401  (receivers, system checks)
+        from .models import register_sqlite_functions
+
+        connection_created.connect(register_sqlite_functions)

@@ -13,6 +13,11 @@ VERSION_KEY = "crm:client-list:version"
 TIMEOUT = 60
 
 
+def client_list_version():
+    """Return the version of the client data the cached pages were made from."""
+    return _data_version()
+
+
 def _data_version():
     version = cache.get(VERSION_KEY)
     if version is None:
@@ -34,17 +39,32 @@ def invalidate_client_list():
     transaction.on_commit(_new_version)
 
 
-def client_list_page(query, page_number, per_page):
-    """Return the page of clients (with order totals) for a search, cached."""
+def page_number(value):
+    """Return the page a ``?page=`` value asks for: 1 for 0, negatives and junk."""
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def client_list_page(query, page, per_page):
+    """Return the page of clients (with order totals) for a search, cached.
+
+    ``page`` is the raw ``?page=`` value (see ``page_number``); past the end
+    is the last page.
+    """
     query = (query or "").strip()
-    digest = hashlib.sha256(f"{per_page}|{page_number}|{query}".encode()).hexdigest()
+    asked = page_number(page)
+    digest = hashlib.sha256(f"{per_page}|{asked}|{query}".encode()).hexdigest()
     key = f"crm:client-list:{_data_version()}:{digest}"
-    paginator = Paginator(Client.objects.search(query).with_order_totals(), per_page)
     cached = cache.get(key)
     if cached is None:
-        page = paginator.get_page(page_number)
-        cached = (list(page.object_list), paginator.count, page.number)
+        queryset = Client.objects.search(query).with_order_totals()
+        found = Paginator(queryset, per_page).get_page(asked)
+        cached = (list(found.object_list), found.paginator.count, found.number)
         cache.set(key, cached, TIMEOUT)
     clients, count, number = cached
-    paginator.count = count  # a cached_property: no COUNT query for a cached page
+    # A cached page needs neither the query nor a COUNT: only the numbers.
+    paginator = Paginator((), per_page)
+    paginator.count = count  # a cached_property
     return Page(clients, number, paginator)

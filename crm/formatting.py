@@ -1,8 +1,7 @@
-"""How values look on pages and in exported files."""
+"""How money looks on pages and in files: always two decimals."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CENT = Decimal("0.01")
 
 
@@ -11,17 +10,3 @@ def format_money(value):
     if value is None or value == "":
         value = 0
     return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def escape_formula(value):
-    """Prefix spreadsheet formulae with ``'`` (OWASP CSV injection advice)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def unescape_formula(value):
-    """Undo ``escape_formula``, so an exported file imports back unchanged."""
-    if isinstance(value, str) and value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:
-        return value[1:]
-    return value

@@ -1,15 +1,20 @@
 """Clients and their orders, with every rule that guards them."""
 
+import re
+import unicodedata
 from decimal import Decimal
 
+from django import forms
 from django.conf import settings
+from django.core import validators
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.files.images import get_image_dimensions
-from django.core.validators import MinValueValidator
-from django.db import models
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db import connections, models
+from django.db.models import DecimalField, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import Contains
 from django.urls import reverse
+
+from . import avatars
 
 EMAIL_TAKEN = "email_taken"
 EMAIL_TAKEN_MESSAGE = "A client with this email already exists."
@@ -17,22 +22,123 @@ CLIENT_HAS_ORDERS = (
     "%(client)s has orders and cannot be deleted. "
     "Merge the client into another one in the admin instead."
 )
-MONEY = DecimalField(max_digits=12, decimal_places=2)
+CENT = Decimal("0.01")
+
+
+class MoneyOutput(DecimalField):
+    """The output of a money expression: exactly two decimals on every database.
+
+    SQLite hands back computed decimals as floats with up to 15 digits
+    (``30.5000000000000``), which Django rounds only for plain columns.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Decimal(value).quantize(CENT)
+
+
+MONEY = MoneyOutput(max_digits=12, decimal_places=2)
+
+
+class CentsToAmount(Func):
+    """A whole number of cents as an amount with two decimals, exactly."""
+
+    # ``100.0``: SQLite would divide two integers as integers. Its decimals are
+    # floats, which the field's converter rounds back to two places.
+    template = "CAST(%(expressions)s / 100.0 AS NUMERIC(14, 2))"
+    output_field = MONEY
+
+
+# Text ------------------------------------------------------------------------
+
+#: Bidi controls (U+202A-U+202E, U+2066-U+2069) reverse or hide text, and
+#: zero-width spaces make two names look alike; ZWJ/ZWNJ stay (names, emoji).
+HIDDEN_CHARACTERS = frozenset(
+    [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+    + ["\u200b", "\u2060", "\ufeff"]
+)
+# Marks, separators and format/control characters draw nothing on their own;
+# these letters and symbols are blank too (Hangul fillers, Braille blank).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def validate_no_hidden_characters(value):
+    """Refuse bidi controls and zero-width spaces."""
+    found = sorted({char for char in value if char in HIDDEN_CHARACTERS})
+    if found:
+        raise ValidationError(
+            "Remove the invisible or text-direction characters (%(characters)s).",
+            code="hidden_characters",
+            params={"characters": ", ".join(f"U+{ord(c):04X}" for c in found)},
+        )
+
+
+def _is_visible(char):
+    category = unicodedata.category(char)
+    return not (
+        category in _INVISIBLE_CATEGORIES
+        or category in ("Mn", "Me")
+        or char in _BLANK_GLYPHS
+    )
+
+
+def validate_visible(value):
+    """Refuse text that shows as nothing."""
+    if value and not any(_is_visible(char) for char in value):
+        raise ValidationError("Enter at least one visible character.", code="invisible")
+
+
+# Email -------------------------------------------------------------------------
+
+
+def normalize_domain(domain):
+    """Return a domain the way it is stored and compared.
+
+    NFKC (full-width letters become ASCII), lowercase, and each punycode
+    (``xn--``) label in its Unicode form, decoded with Python's ``idna`` codec.
+    A label that does not decode is kept as it is (``validate_domain_decodes``
+    reports it).
+    """
+    labels = unicodedata.normalize("NFKC", domain).strip().lower().split(".")
+    for index, label in enumerate(labels):
+        if label.startswith("xn--"):
+            try:
+                decoded = label.encode("ascii").decode("idna")
+            except UnicodeError:
+                continue
+            labels[index] = unicodedata.normalize("NFKC", decoded).lower()
+    return ".".join(labels)
+
+
+def normalize_email(value):
+    """Return an email address the way it is stored and compared ('' for none).
+
+    Trimmed, NFKC of the whole address, lowercase, the domain in its Unicode
+    form (``normalize_domain``). Every rule and every lookup uses this.
+    """
+    if not isinstance(value, str):
+        return ""
+    value = unicodedata.normalize("NFKC", value).strip().lower()
+    local, at, domain = value.rpartition("@")
+    return f"{local}@{normalize_domain(domain)}" if at else value
 
 
 def email_domain(email):
-    """Return the lowercased domain of an email address ('' if it has none)."""
-    return email.rpartition("@")[2].strip().lower() if "@" in (email or "") else ""
+    """Return the normalized domain of an email address ('' if it has none)."""
+    email = normalize_email(email)
+    return email.rpartition("@")[2] if "@" in email else ""
+
+
+def _domains(names):
+    return {normalize_domain(name) for name in names}
 
 
 def is_blocked_email(email):
-    blocked = {d.lower() for d in settings.CRM_BLOCKED_EMAIL_DOMAINS}
-    return email_domain(email) in blocked
+    return email_domain(email) in _domains(settings.CRM_BLOCKED_EMAIL_DOMAINS)
 
 
 def is_vip_email(email):
-    vip = {d.lower() for d in settings.CRM_VIP_EMAIL_DOMAINS}
-    return email_domain(email) in vip
+    return email_domain(email) in _domains(settings.CRM_VIP_EMAIL_DOMAINS)
 
 
 def validate_email_domain_allowed(value):
@@ -44,38 +150,61 @@ def validate_email_domain_allowed(value):
         )
 
 
+def validate_domain_decodes(value):
+    """Refuse a punycode (``xn--``) label that is not valid punycode."""
+    for label in email_domain(value).split("."):
+        if label.startswith("xn--"):
+            raise ValidationError(
+                "“%(label)s” is not a valid internationalized domain name.",
+                code="invalid_idn",
+                params={"label": label},
+            )
+
+
+# Phone -------------------------------------------------------------------------
+
+#: What people type between digits: spaces (any kind), dots, dashes, brackets
+#: and slashes.
+PHONE_SEPARATORS = re.compile(r"[\s.\-()/]+")
+
+validate_phone = validators.RegexValidator(
+    r"\A(\+?[0-9]+)?\Z",
+    "Enter a phone number: digits, optionally after a leading +.",
+    code="invalid_phone",
+)
+
+
+def normalize_phone(value):
+    """Return a phone number without visual separators (``+44 20`` -> ``+4420``)."""
+    return PHONE_SEPARATORS.sub("", value) if isinstance(value, str) else value
+
+
+# Avatar ------------------------------------------------------------------------
+
+
 def validate_avatar(value):
-    """Reject uploads over the size or pixel limits before they are stored."""
+    """Accept only PNG, JPEG, GIF and WebP within the size and pixel limits."""
     if getattr(value, "_committed", True):
         return  # already stored: it was checked when it was uploaded
-    if value.size > settings.CRM_AVATAR_MAX_BYTES:
-        raise ValidationError(
-            "The image is larger than %(limit)d MB.",
-            code="avatar_too_large",
-            params={"limit": settings.CRM_AVATAR_MAX_BYTES // (1024 * 1024)},
-        )
-    width, height = get_image_dimensions(value)
-    if width is None or height is None:
-        raise ValidationError("Upload a valid image.", code="invalid_image")
-    if width * height > settings.CRM_AVATAR_MAX_PIXELS:
-        raise ValidationError(
-            "The image has more than %(limit)d megapixels.",
-            code="avatar_too_many_pixels",
-            params={"limit": settings.CRM_AVATAR_MAX_PIXELS // 1_000_000},
-        )
+    avatars.check_avatar(value)
 
 
-class LowercaseEmailField(models.EmailField):
-    """An EmailField that stores its value lowercased on every write path.
+# Fields ------------------------------------------------------------------------
 
-    Lowercasing in ``to_python`` covers forms and ``full_clean``, ``pre_save``
-    covers ``save()`` and ``bulk_create``, and ``get_prep_value`` covers
-    ``update()``, ``bulk_update`` and exact lookups.
+
+class NormalizingField:
+    """A model field mixin: its value goes through ``normalize`` on every write path.
+
+    ``to_python`` covers forms and ``full_clean``, ``pre_save`` covers
+    ``save()`` and ``bulk_create``, and ``get_prep_value`` covers
+    ``update()``, ``bulk_update`` and lookups.
     """
+
+    normalize = staticmethod(lambda value: value)
 
     def to_python(self, value):
         value = super().to_python(value)
-        return value.strip().lower() if isinstance(value, str) else value
+        return self.normalize(value) if isinstance(value, str) else value
 
     def pre_save(self, model_instance, add):
         value = self.to_python(getattr(model_instance, self.attname))
@@ -84,6 +213,131 @@ class LowercaseEmailField(models.EmailField):
 
     def get_prep_value(self, value):
         return self.to_python(super().get_prep_value(value))
+
+
+class EmailFormField(forms.EmailField):
+    """A form's email field that checks the address as it will be stored."""
+
+    default_validators = [
+        validate_no_hidden_characters,
+        validators.validate_email,
+        validate_domain_decodes,
+    ]
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_email(value) if value else value
+
+
+class LowercaseEmailField(NormalizingField, models.EmailField):
+    """An EmailField stored normalized (``normalize_email``) on every write path.
+
+    (Named for what it first did: migrations refer to it by this name.)
+    """
+
+    default_validators = [
+        validate_no_hidden_characters,
+        validators.validate_email,
+        validate_domain_decodes,
+    ]
+    normalize = staticmethod(normalize_email)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": EmailFormField, **kwargs})
+
+
+class PhoneFormField(forms.CharField):
+    """A form's phone field: separators go before the length is checked."""
+
+    def __init__(self, *, max_length=None, **kwargs):
+        # The model checks the length of what remains; the browser only caps
+        # what can be typed, separators included.
+        super().__init__(**kwargs)
+        if max_length:
+            self.widget.attrs.setdefault("maxlength", str(max_length * 2))
+
+    def to_python(self, value):
+        return normalize_phone(super().to_python(value))
+
+
+class PhoneField(NormalizingField, models.CharField):
+    """A phone number stored without separators: an optional ``+`` and digits."""
+
+    default_validators = [validate_phone]
+    normalize = staticmethod(normalize_phone)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": PhoneFormField, **kwargs})
+
+
+class AvatarFormField(forms.ImageField):
+    """A form's avatar field with the model's image rules and messages."""
+
+    default_validators = []  # the content decides, not the file name
+
+    def to_python(self, data):
+        file = forms.FileField.to_python(self, data)
+        if file is not None:
+            avatars.check_avatar(file)
+        return file
+
+
+class AvatarField(models.ImageField):
+    """An image stored re-encoded under a random name (see ``crm.avatars``)."""
+
+    default_validators = []  # the content decides, not the file name
+
+    def pre_save(self, model_instance, add):
+        file = getattr(model_instance, self.attname)
+        if file and not file._committed:
+            content, extension = avatars.reencode_avatar(file)
+            file.save(avatars.random_name(extension), content, save=False)
+        return super().pre_save(model_instance, add)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": AvatarFormField, **kwargs})
+
+
+# Search ------------------------------------------------------------------------
+
+
+class CaseFold(Func):
+    """Text folded for matching in any letter case.
+
+    SQLite's own ``LOWER()`` and ``LIKE`` fold ASCII letters only, so there it
+    is Python's ``str.casefold`` (registered on each connection, see
+    ``register_sqlite_functions``).
+    """
+
+    function = "LOWER"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler, connection, function="CRM_CASEFOLD", **extra_context
+        )
+
+
+def register_sqlite_functions(sender, connection, **kwargs):
+    """Give each new SQLite connection the functions our queries use."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(
+            "CRM_CASEFOLD",
+            1,
+            lambda text: text.casefold() if isinstance(text, str) else text,
+            deterministic=True,
+        )
+
+
+def contains_any_case(field, text, vendor):
+    """Return a condition: ``field`` contains ``text`` in any letter case.
+
+    ``%`` and ``_`` match literally. ``icontains`` wherever the database folds
+    every letter (PostgreSQL), and on SQLite for ASCII text; on SQLite a text
+    with other letters (``ZOË``) compares Python-casefolded values.
+    """
+    if vendor == "sqlite" and not text.isascii():
+        return Q(Contains(CaseFold(field), text.casefold()))
+    return Q(**{f"{field}__icontains": text})
 
 
 class ClientQuerySet(models.QuerySet):
@@ -97,37 +351,63 @@ class ClientQuerySet(models.QuerySet):
     def with_order_totals(self):
         """Annotate ``order_count`` and ``total_amount`` (0 when no orders).
 
-        Correlated subqueries instead of JOIN + GROUP BY, so the numbers stay
-        right next to other annotations and filters that join other rows.
+        Both come from the client's trigger-kept ``ClientTotals`` row, the
+        numbers the admin sorts by. A primary-key subquery rather than a join:
+        the numbers stay right next to other joins and filters, and a count of
+        the rows does not read the totals at all.
         """
-        orders = Order.objects.filter(client=OuterRef("pk")).order_by().values("client")
+        # No ordering: ClientTotals orders by client, which would join and sort.
+        totals = ClientTotals.objects.filter(client=OuterRef("pk")).order_by()
         return self.annotate(
-            order_count=Coalesce(
-                Subquery(orders.annotate(n=Count("pk")).values("n")), 0
-            ),
+            order_count=Coalesce(Subquery(totals.values("order_count")), 0),
             total_amount=Coalesce(
-                Subquery(orders.annotate(s=Sum("amount")).values("s")),
+                Subquery(totals.values(amount=CentsToAmount("total_cents"))),
                 Value(Decimal("0.00")),
                 output_field=MONEY,
             ),
         )
 
-    def search(self, query):
-        """Filter by name OR email containing ``query`` (``%`` and ``_`` literal)."""
+    def by_email(self, emails):
+        """Return ``{normalized email: client}`` for ``emails``, in few queries."""
+        # A key with NUL cannot exist (PostgreSQL refuses it in a parameter).
+        keys = sorted({normalize_email(e) for e in emails} - {""})
+        keys = [key for key in keys if "\x00" not in key]
+        # SQLite caps a query's parameters; other backends get big IN lists.
+        chunk = connections[self.db].features.max_query_params or 20_000
+        found = {}
+        for start in range(0, len(keys), chunk):
+            # Stored emails are normalized: the plain email index answers.
+            clients = self.filter(email__in=keys[start : start + chunk]).order_by()
+            found.update((client.email, client) for client in clients)
+        return found
+
+    def search(self, query, *, phone=False):
+        """Filter by name OR email containing ``query`` in any letter case.
+
+        ``%`` and ``_`` match literally. With ``phone=True`` the phone number
+        matches too, separators ignored (``555-0101`` finds ``5550101``).
+        """
         # PostgreSQL refuses NUL in a parameter, and no stored text contains one.
         query = (query or "").replace("\x00", "").strip()
         if not query:
             return self
-        return self.filter(Q(name__icontains=query) | Q(email__icontains=query))
+        vendor = connections[self.db].vendor
+        condition = contains_any_case("name", query, vendor) | contains_any_case(
+            "email", query, vendor
+        )
+        digits = normalize_phone(query)
+        if phone and digits:
+            condition |= Q(phone__contains=digits)
+        return self.filter(condition)
 
 
 class Client(models.Model):
-    name = models.CharField(max_length=100)
-    email = LowercaseEmailField(validators=[validate_email_domain_allowed])
-    phone = models.CharField(max_length=15, blank=True)
-    avatar = models.ImageField(
-        upload_to="avatars/", blank=True, validators=[validate_avatar]
+    name = models.CharField(
+        max_length=100, validators=[validate_no_hidden_characters, validate_visible]
     )
+    email = LowercaseEmailField(validators=[validate_email_domain_allowed])
+    phone = PhoneField(max_length=15, blank=True)
+    avatar = AvatarField(upload_to="avatars/", blank=True, validators=[validate_avatar])
     vip = models.BooleanField(
         "VIP",
         default=False,
@@ -148,6 +428,10 @@ class Client(models.Model):
                 violation_error_message=EMAIL_TAKEN_MESSAGE,
             ),
         )
+        # Emails are stored normalized, so an exact lookup (``email=``,
+        # ``email__in``) finds them here; the unique index above is on
+        # LOWER(email), which only a LOWER(...) lookup can use.
+        indexes = (models.Index(fields=("email",), name="crm_client_email_idx"),)
         permissions = (
             ("import_client", "Can import clients"),
             ("export_client", "Can export clients"),
@@ -159,10 +443,33 @@ class Client(models.Model):
     def save(self, *args, **kwargs):
         if self._state.adding:
             self.apply_create_rules()
+        update_fields = kwargs.get("update_fields")
+        tracks_avatar = not self._state.adding and (
+            update_fields is None or "avatar" in update_fields
+        )
+        before = self._avatar_in_database() if tracks_avatar else None
         super().save(*args, **kwargs)
+        self._stored_avatar = self.avatar.name or ""
+        if before and before != self._stored_avatar:
+            avatars.delete_when_unused(before, model=Client)
 
     def get_absolute_url(self):
         return reverse("clients:edit", args=(self.pk,))
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        client = super().from_db(db, field_names, values)
+        if "avatar" in field_names:
+            # What is stored, to delete the file when it is replaced or cleared.
+            client._stored_avatar = values[field_names.index("avatar")]
+        return client
+
+    def _avatar_in_database(self):
+        if hasattr(self, "_stored_avatar"):
+            return self._stored_avatar
+        return (
+            Client.objects.filter(pk=self.pk).values_list("avatar", flat=True).first()
+        )
 
     def apply_create_rules(self):
         """Apply the rules every new client gets, whichever path creates it."""
@@ -192,7 +499,9 @@ class Order(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="orders")
     title = models.CharField(max_length=200)
     amount = models.DecimalField(
-        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+        max_digits=12,
+        decimal_places=2,
+        validators=[validators.MinValueValidator(Decimal("0"))],
     )
     status = models.CharField(
         max_length=20, choices=Status, default=Status.NEW, db_index=True
@@ -221,12 +530,10 @@ class Order(models.Model):
 class ClientTotals(models.Model):
     """Each client's order count and total, kept by database triggers.
 
-    It exists so that the admin can sort clients by these numbers through an
-    index; the displayed numbers still come from ``with_order_totals()``. The
-    triggers (migration 0002) update it on every write to orders, including
-    ``bulk_create``, ``QuerySet.update()``, raw SQL and the merge's single
-    UPDATE, which Python signals would miss. The total is kept in cents so
-    that it stays exact on SQLite, which sums decimals as floats.
+    See ``crm/totals.py``: the triggers update it on every write to orders,
+    including ``bulk_create``, ``QuerySet.update()`` and raw SQL, which Python
+    signals would miss. The total is kept in cents so that it stays exact on
+    SQLite, which sums decimals as floats.
     """
 
     client = models.OneToOneField(
@@ -254,8 +561,82 @@ class ClientTotals(models.Model):
         )
 
     def __str__(self):
-        return f"{self.client_id}: {self.order_count} orders, {self.total_amount}"
+        total = Decimal(self.total_cents).scaleb(-2)
+        return f"{self.client_id}: {self.order_count} orders, {total}"
+
+
+class Job(models.Model):
+    """Work done in the background for someone: a big import or export."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Import"
+        EXPORT = "export", "Export"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        PREVIEWED = "previewed", "Previewed: waiting for confirmation"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Phase(models.TextChoices):
+        PREVIEW = "preview", "Preview"
+        IMPORT = "import", "Import"
+        EXPORT = "export", "Export"
+
+    kind = models.CharField(max_length=10, choices=Kind)
+    #: What it imports or exports: "client" or "order".
+    model_name = models.CharField(max_length=20)
+    phase = models.CharField(max_length=10, choices=Phase)
+    state = models.CharField(
+        max_length=10, choices=State, default=State.QUEUED, db_index=True
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="crm_jobs",
+        verbose_name="started by",
+    )
+    file_name = models.CharField(max_length=255, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    #: Counts, the preview's first rows, messages, the errors file's token.
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    #: For an export: the list's filtered query, pickled, and the columns.
+    query = models.BinaryField(null=True, blank=True, editable=False)
+    columns = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self):
+        what = {"client": "clients", "order": "orders"}.get(
+            self.model_name, self.model_name
+        )
+        name = f" ({self.file_name})" if self.file_name else ""
+        return f"{self.get_kind_display()} of {what}{name} #{self.pk}"
 
     @property
-    def total_amount(self):
-        return (Decimal(self.total_cents) / 100).quantize(Decimal("0.01"))
+    def finished(self):
+        return self.state in (self.State.DONE, self.State.FAILED)
+
+
+class SentReport(models.Model):
+    """A monthly order report that went out: a retried task does not send it twice."""
+
+    month = models.DateField(unique=True, help_text="The first day of the month.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.TextField(blank=True)
+    orders = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-month",)
+
+    def __str__(self):
+        return f"Order report for {self.month:%Y-%m}"

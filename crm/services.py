@@ -5,11 +5,17 @@ from dataclasses import dataclass
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from .models import Client, Order
 
 # Survivor fields that a merge fills from the merged clients when blank.
 MERGE_FILLABLE_FIELDS = ("name", "phone", "avatar")
+
+ALREADY_MERGED = (
+    "Some of these clients no longer exist; they may have been merged or deleted "
+    "already. Nothing was merged."
+)
 
 
 class MergeError(ValidationError):
@@ -22,6 +28,18 @@ class MergeResult:
     merged: list
     orders_moved: int
     filled_fields: tuple
+
+    def __str__(self):
+        """Say what the merge did, for the person who asked for it."""
+        clients = ngettext(
+            "Merged %(count)d client into “%(survivor)s”",
+            "Merged %(count)d clients into “%(survivor)s”",
+            len(self.merged),
+        ) % {"count": len(self.merged), "survivor": self.survivor}
+        orders = ngettext(
+            "moved %(count)d order.", "moved %(count)d orders.", self.orders_moved
+        ) % {"count": self.orders_moved}
+        return f"{clients}; {orders}"
 
 
 def client_merge(*, survivor, others, user):
@@ -55,11 +73,7 @@ def client_merge(*, survivor, others, user):
             .order_by("pk")
         }
         if len(locked) != len(all_pks):
-            raise MergeError(
-                "Some of these clients no longer exist; they may have been "
-                "merged or deleted already. Nothing was merged.",
-                code="already_merged",
-            )
+            raise MergeError(ALREADY_MERGED, code="already_merged")
         survivor = locked[survivor.pk]
         merged = [locked[pk] for pk in other_pks]
 
@@ -83,7 +97,7 @@ def client_merge(*, survivor, others, user):
             user_id=user.pk,
             queryset=[survivor],
             action_flag=CHANGE,
-            change_message=_merge_message(merged, orders_moved, filled),
+            change_message=_log_message(merged, orders_moved, filled),
         )
     return MergeResult(
         survivor=survivor,
@@ -107,13 +121,15 @@ def _fill_blanks(survivor, donors):
     return filled
 
 
-def _merge_message(merged, orders_moved, filled):
-    names = ", ".join(str(client) for client in merged)
-    message = (
-        f"Merged {len(merged)} client{'s' if len(merged) != 1 else ''} "
-        f"into this one: {names}; moved {orders_moved} "
-        f"order{'s' if orders_moved != 1 else ''}."
-    )
+def _log_message(merged, orders_moved, filled):
+    message = ngettext(
+        "Merged %(count)d client into this one: %(names)s; ",
+        "Merged %(count)d clients into this one: %(names)s; ",
+        len(merged),
+    ) % {"count": len(merged), "names": ", ".join(str(client) for client in merged)}
+    message += ngettext(
+        "moved %(count)d order.", "moved %(count)d orders.", orders_moved
+    ) % {"count": orders_moved}
     if filled:
         message += f" Filled from them: {', '.join(filled)}."
     return message

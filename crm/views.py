@@ -1,33 +1,59 @@
 """Views of the public client pages and the health check."""
 
+import posixpath
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import ProtectedError
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
+from django.utils.functional import SimpleLazyObject
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView, View
+from django.views.static import serve
 
-from .caching import client_list_page
-from .exports import client_csv_chunks
+from .avatars import CONTENT_TYPES
+from .caching import client_list_page, client_list_version, page_number
 from .forms import ClientForm
 from .models import CLIENT_HAS_ORDERS, EMAIL_TAKEN, EMAIL_TAKEN_MESSAGE, Client
+from .spreadsheets.export import client_csv_chunks
 
 
-class PublicPageMixin(LoginRequiredMixin):
-    """Require a login unless CRM_PUBLIC_LOGIN_REQUIRED is off."""
+def public_permissions(user):
+    """Return what ``user`` may do on the public pages: ``{"add": True, ...}``.
 
-    def dispatch(self, request, *args, **kwargs):
+    The admin's model permissions; everything while CRM_PUBLIC_LOGIN_REQUIRED
+    is off (demo mode).
+    """
+    return {
+        action: not settings.CRM_PUBLIC_LOGIN_REQUIRED
+        or user.has_perm(f"crm.{action}_client")
+        for action in ("view", "add", "change", "delete", "export")
+    }
+
+
+class PublicPageMixin(PermissionRequiredMixin):
+    """Require the page's model permission, unless CRM_PUBLIC_LOGIN_REQUIRED is off.
+
+    Anonymous users are sent to the login page; logged-in users without the
+    permission get 403.
+    """
+
+    def has_permission(self):
         if not settings.CRM_PUBLIC_LOGIN_REQUIRED:
-            return super(LoginRequiredMixin, self).dispatch(request, *args, **kwargs)
-        return super().dispatch(request, *args, **kwargs)
+            return True  # demo mode: open to anyone
+        return super().has_permission()
 
 
 class ClientListView(PublicPageMixin, ListView):
+    permission_required = "crm.view_client"
     template_name = "public/client_list.html"
     context_object_name = "clients"
     paginate_by = 10
@@ -36,29 +62,42 @@ class ClientListView(PublicPageMixin, ListView):
         return Client.objects.none()  # the page comes from client_list_page()
 
     def paginate_queryset(self, queryset, page_size):
-        # A bad or out-of-range ?page= shows the nearest real page, never an error.
-        page = client_list_page(
-            self.request.GET.get("q"), self.request.GET.get("page"), page_size
+        # A bad or out-of-range ?page= shows the nearest real page, never an
+        # error. Read only if the template renders the rows: their HTML is
+        # usually cached (see public/client_list.html).
+        page = SimpleLazyObject(
+            lambda: client_list_page(
+                self.request.GET.get("q"), self.request.GET.get("page"), page_size
+            )
         )
-        return page.paginator, page, page.object_list, page.has_other_pages()
+        return (
+            SimpleLazyObject(lambda: page.paginator),
+            page,
+            SimpleLazyObject(lambda: page.object_list),
+            SimpleLazyObject(lambda: page.has_other_pages()),
+        )
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
-            q=self.request.GET.get("q", "").strip(), **kwargs
+            q=self.request.GET.get("q", "").strip(),
+            can=public_permissions(self.request.user),
+            # What the cached rows depend on, besides q and can.
+            list_version=client_list_version(),
+            page_asked=page_number(self.request.GET.get("page")),
+            **kwargs,
         )
 
 
-class ClientFormMixin(PublicPageMixin):
+class ClientFormMixin(PublicPageMixin, SuccessMessageMixin):
     model = Client
     form_class = ClientForm
     template_name = "public/client_form.html"
     success_url = reverse_lazy("clients:list")
-    success_message = ""
 
     def form_valid(self, form):
         try:
             with transaction.atomic():
-                self.object = form.save()
+                return super().form_valid(form)
         except IntegrityError:
             # Another request saved the same email between validation and save.
             others = Client.objects.exclude(pk=form.instance.pk)
@@ -66,39 +105,47 @@ class ClientFormMixin(PublicPageMixin):
                 raise
             form.add_error("email", ValidationError(EMAIL_TAKEN_MESSAGE, EMAIL_TAKEN))
             return self.form_invalid(form)
-        messages.success(self.request, self.success_message % {"client": self.object})
-        return redirect(self.get_success_url())
+
+    def get_success_message(self, cleaned_data):
+        return self.success_message % {"client": self.object}
 
 
 class ClientCreateView(ClientFormMixin, CreateView):
+    permission_required = "crm.add_client"
     success_message = "Client %(client)s was added."
 
 
 class ClientUpdateView(ClientFormMixin, UpdateView):
+    permission_required = "crm.change_client"
     success_message = "Client %(client)s was saved."
 
 
-class ClientDeleteView(PublicPageMixin, DeleteView):
+class ClientDeleteView(PublicPageMixin, SuccessMessageMixin, DeleteView):
+    permission_required = "crm.delete_client"
     model = Client
     template_name = "public/client_confirm_delete.html"
     success_url = reverse_lazy("clients:list")
 
     def get_context_data(self, **kwargs):
-        has_orders = self.object.orders.exists()
-        return super().get_context_data(has_orders=has_orders, **kwargs)
+        if self.object.orders.exists():
+            kwargs["has_orders"] = CLIENT_HAS_ORDERS % {"client": self.object}
+        return super().get_context_data(**kwargs)
 
     def form_valid(self, form):
         try:
-            self.object.delete()
+            return super().form_valid(form)
         except ProtectedError:
             messages.error(self.request, CLIENT_HAS_ORDERS % {"client": self.object})
             return redirect("clients:delete", pk=self.object.pk)
-        messages.success(self.request, f"Client {self.object} was deleted.")
-        return redirect(self.success_url)
+
+    def get_success_message(self, cleaned_data):
+        return f"Client {self.object} was deleted."
 
 
 class ClientExportView(PublicPageMixin, View):
     """Stream the clients matching ?q= as a CSV file."""
+
+    permission_required = "crm.export_client"
 
     def get(self, request):
         response = StreamingHttpResponse(
@@ -107,6 +154,34 @@ class ClientExportView(PublicPageMixin, View):
         )
         response["Content-Disposition"] = 'attachment; filename="clients.csv"'
         return response
+
+
+def media(request, path):
+    """Serve an uploaded file (an avatar) to logged-in users only.
+
+    Images go inline with their own type; anything else (a file stored before
+    uploads were re-encoded) only as a download, never rendered from our
+    origin. A sandboxing CSP keeps even a mislabelled file from running.
+    """
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    except (OSError, ValueError):  # a path no file system accepts (too long, NUL)
+        raise Http404 from None
+    name = posixpath.basename(path)
+    content_type = CONTENT_TYPES.get(posixpath.splitext(name)[1].lower())
+    if content_type:
+        response["Content-Type"] = content_type
+        response["Content-Disposition"] = content_disposition_header(False, name)
+    else:
+        response["Content-Type"] = "application/octet-stream"
+        response["Content-Disposition"] = content_disposition_header(True, name)
+    response.headers.pop("Content-Encoding", None)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @never_cache

@@ -1,12 +1,13 @@
-"""Gunicorn settings: ``gunicorn -c crm_site/gunicorn.conf.py crm_site.wsgi``."""
+"""Gunicorn settings for ``gunicorn -c <this file> crm_site.asgi:application``."""
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-# gthread workers keep sending their heartbeat while a thread streams a long
-# CSV export, so the worker timeout does not kill a download in progress.
-worker_class = "gthread"
+# Uvicorn workers serve pages and websockets on one port; each runs pages on
+# GUNICORN_THREADS threads (crm_site/asgi.py), so a long CSV download does not
+# hold up the worker. `-k gthread crm_site.wsgi` serves pages only.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "uvicorn_worker.UvicornWorker")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))

@@ -1,9 +1,14 @@
 """Mini CRM settings: every deploy-specific value comes from the environment."""
 
+import hashlib
 import os
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,12 +48,16 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # Daphne's runserver serves websockets too: `make run` is one process.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "channels",
     "import_export",
     "rangefilter",
     "crm",
@@ -56,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "crm.middleware.StripNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm_site.urls"
@@ -83,6 +95,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "crm_site.wsgi.application"
+ASGI_APPLICATION = "crm_site.asgi.application"
 
 DATABASES = {
     "default": dj_database_url.config(
@@ -91,6 +104,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Write-ahead logging: pages keep reading while a worker's import writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -105,6 +123,21 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Live updates: Redis carries them between processes; in memory for one process.
+CHANNEL_LAYERS = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("DJANGO_CACHE_KEY_PREFIX", "crm") + ":asgi",
+            },
+        }
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation."
@@ -113,6 +146,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# django-axes first: it refuses a locked-out login before a password is checked.
+# Then Django's ModelBackend, with permissions cached (crm/permissions.py).
+AUTHENTICATION_BACKENDS = [
+    "crm.lockout.LockoutBackend",
+    "crm.permissions.CachedPermissionsBackend",
 ]
 
 LOGIN_URL = "login"
@@ -164,6 +204,8 @@ LOGGING = {
         "handlers": ["console"],
         "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"),
     },
+    # django-axes reports every login at INFO; lockouts come at WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Mini CRM rules
@@ -173,15 +215,88 @@ CRM_PUBLIC_LOGIN_REQUIRED = env_bool("CRM_PUBLIC_LOGIN_REQUIRED", True)
 CRM_AVATAR_MAX_BYTES = 5 * 1024 * 1024
 CRM_AVATAR_MAX_PIXELS = 40_000_000
 
+# Login lockout (django-axes): after CRM_LOGIN_FAILURE_LIMIT failed logins for
+# one username from one address, that pair is locked for
+# CRM_LOGIN_COOLOFF_MINUTES. Attempts are kept in the database, so every worker
+# counts together. Staff unlock in the admin (Axes > Access attempts) or with
+# `manage.py axes_reset_username <name>`; see docs/staff.md.
+AXES_FAILURE_LIMIT = env_int("CRM_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CRM_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "crm.lockout.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind N proxies that each append to X-Forwarded-For, the client's address
+# is the Nth entry from the right; 0 (no proxy) uses REMOTE_ADDR.
+CRM_LOGIN_PROXY_COUNT = env_int("CRM_LOGIN_PROXY_COUNT", 0)
+# Uploaded imports wait here between preview and confirm. Each deployment
+# (project folder and database) gets its own folder; uploads older than a day
+# are deleted.
+CRM_IMPORT_UPLOAD_DIR = Path(
+    os.environ.get("CRM_IMPORT_UPLOAD_DIR")
+    or Path(tempfile.gettempdir())
+    / "crm-imports-{}".format(
+        hashlib.sha256(
+            f"{BASE_DIR}|{DATABASES['default'].get('NAME')}".encode()
+        ).hexdigest()[:12]
+    )
+)
+CRM_IMPORT_UPLOAD_MAX_AGE = env_int("CRM_IMPORT_UPLOAD_MAX_AGE", 24 * 60 * 60)
+# Bigger uploads are refused before they are read (a million clients is ~50 MB).
+CRM_IMPORT_MAX_BYTES = env_int("CRM_IMPORT_MAX_BYTES", 100 * 1024 * 1024)
+
+# Background jobs: big imports and exports, and the monthly order report run by
+# Celery on Redis. With no broker configured, tasks run in the process that asks
+# for them, so local development and the tests need nothing more.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True  # a Job row records what a job did
+# A job whose worker dies goes back to the queue; its next run marks it failed.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60)
+}
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "crm")
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    # 06:00 on the 1st, in TIME_ZONE: last month's orders to the manager.
+    "monthly-order-report": {
+        "task": "crm.tasks.send_order_report",
+        "schedule": crontab(minute=0, hour=6, day_of_month=1),
+    },
+    "tidy-jobs": {"task": "crm.tasks.tidy_jobs", "schedule": 5 * 60},
+}
+# An import or export bigger than this many rows runs as a background job.
+CRM_IMPORT_JOB_ROWS = env_int("CRM_IMPORT_JOB_ROWS", 5000)
+# Job uploads and export files: web and worker must share this folder.
+CRM_PRIVATE_FILES_DIR = Path(
+    os.environ.get("CRM_PRIVATE_FILES_DIR") or BASE_DIR / "private"
+)
+CRM_JOB_FILE_MAX_AGE = env_int("CRM_JOB_FILE_MAX_AGE", 24 * 60 * 60)
+# A running job whose progress has not moved for this long has lost its worker.
+CRM_JOB_STALL_SECONDS = env_int("CRM_JOB_STALL_SECONDS", 10 * 60)
+
+# The monthly order report goes by email to these addresses.
+CRM_REPORT_RECIPIENTS = env_list("CRM_REPORT_RECIPIENTS", [])
+# e.g. smtp://user:password@smtp.example.org:587/?tls=True; console by default.
+vars().update(dj_email_url.parse(os.environ.get("DJANGO_EMAIL_URL") or "console:"))
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "crm@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # django-import-export. With several workers the preview and the confirm of an
 # import can land on different machines: keep the uploaded file in the shared
 # cache then, not on one worker's disk.
 IMPORT_EXPORT_TMP_STORAGE_CLASS = (
-    "crm.tmp_storages.SharedCacheStorage"
+    "crm.spreadsheets.storage.SharedCacheStorage"
     if REDIS_URL
-    else "crm.tmp_storages.FolderStorage"
+    else "crm.spreadsheets.storage.FolderStorage"
 )
-IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

@@ -1,10 +1,9 @@
-"""Root URLs: public pages, auth, admin, health and the old redirects."""
+"""Root URLs: public pages, auth, admin, media, health and the old redirects."""
 
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from crm import views
@@ -23,7 +22,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Avatars, for logged-in users only, in development and production alike.
+    re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.+)$", views.media),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -5,164 +5,22 @@ from django.db import migrations, models
 
 
 
-# Keep crm_clienttotals exact on every write path (save, bulk_create, update(),
-# raw SQL, the merge's single UPDATE): signals would miss the bulk ones.
-# Totals are in cents so SQLite, which stores decimals as floats, adds exactly.
+# The triggers that keep crm_clienttotals exact live in crm/totals.py.
 # NOTE: on SQLite, a later migration that rebuilds crm_client or crm_order
 # (most AlterField/RemoveField operations) drops these triggers; re-create them
-# in that migration. test_scale.py checks that they exist.
-CENTS = "CAST(ROUND({}.amount * 100) AS BIGINT)"
-
-BACKFILL = f"""
-INSERT INTO crm_clienttotals (client_id, order_count, total_cents)
-SELECT c.id, COUNT(o.id), COALESCE(SUM({CENTS.format("o")}), 0)
-FROM crm_client c LEFT JOIN crm_order o ON o.client_id = c.id
-GROUP BY c.id
-"""
-
-
-def _sqlite_add(sign, row):
-    return f"""
-    UPDATE crm_clienttotals
-       SET order_count = order_count {sign} 1,
-           total_cents = total_cents {sign} {CENTS.format(row)}
-     WHERE client_id = {row}.client_id;"""
-
-
-SQLITE = [
-    """
-CREATE TRIGGER crm_totals_client_insert AFTER INSERT ON crm_client BEGIN
-    INSERT INTO crm_clienttotals (client_id, order_count, total_cents)
-    VALUES (NEW.id, 0, 0);
-END""",
-    """
-CREATE TRIGGER crm_totals_client_delete AFTER DELETE ON crm_client BEGIN
-    DELETE FROM crm_clienttotals WHERE client_id = OLD.id;
-END""",
-    f"""
-CREATE TRIGGER crm_totals_order_insert AFTER INSERT ON crm_order BEGIN
-{_sqlite_add("+", "NEW")}
-END""",
-    f"""
-CREATE TRIGGER crm_totals_order_delete AFTER DELETE ON crm_order BEGIN
-{_sqlite_add("-", "OLD")}
-END""",
-    f"""
-CREATE TRIGGER crm_totals_order_update AFTER UPDATE OF client_id, amount ON crm_order
-WHEN OLD.client_id IS NOT NEW.client_id OR OLD.amount IS NOT NEW.amount BEGIN
-{_sqlite_add("-", "OLD")}
-{_sqlite_add("+", "NEW")}
-END""",
-]
-SQLITE_DROP = [
-    f"DROP TRIGGER IF EXISTS crm_totals_{name}"
-    for name in (
-        "client_insert",
-        "client_delete",
-        "order_insert",
-        "order_delete",
-        "order_update",
-    )
-]
-
-# PostgreSQL: statement-level triggers with transition tables, so a bulk
-# write updates each affected client once instead of once per order.
-POSTGRESQL = [
-    """
-CREATE FUNCTION crm_totals_client_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO crm_clienttotals (client_id, order_count, total_cents)
-        SELECT id, 0, 0 FROM new_rows;
-    ELSE
-        DELETE FROM crm_clienttotals WHERE client_id IN (SELECT id FROM old_rows);
-    END IF;
-    RETURN NULL;
-END $$""",
-    f"""
-CREATE FUNCTION crm_totals_order_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        UPDATE crm_clienttotals t
-           SET order_count = t.order_count + d.n,
-               total_cents = t.total_cents + d.cents
-          FROM (SELECT client_id, COUNT(*) AS n, SUM({CENTS.format("n")}) AS cents
-                  FROM new_rows n GROUP BY client_id) d
-         WHERE t.client_id = d.client_id;
-    ELSIF TG_OP = 'DELETE' THEN
-        UPDATE crm_clienttotals t
-           SET order_count = t.order_count - d.n,
-               total_cents = t.total_cents - d.cents
-          FROM (SELECT client_id, COUNT(*) AS n, SUM({CENTS.format("o")}) AS cents
-                  FROM old_rows o GROUP BY client_id) d
-         WHERE t.client_id = d.client_id;
-    ELSE
-        UPDATE crm_clienttotals t
-           SET order_count = t.order_count + d.n,
-               total_cents = t.total_cents + d.cents
-          FROM (SELECT client_id, SUM(n) AS n, SUM(cents) AS cents
-                  FROM (SELECT n.client_id, 1 AS n, {CENTS.format("n")} AS cents
-                          FROM new_rows n JOIN old_rows o ON o.id = n.id
-                         WHERE (o.client_id, o.amount)
-                               IS DISTINCT FROM (n.client_id, n.amount)
-                        UNION ALL
-                        SELECT o.client_id, -1, -{CENTS.format("o")}
-                          FROM new_rows n JOIN old_rows o ON o.id = n.id
-                         WHERE (o.client_id, o.amount)
-                               IS DISTINCT FROM (n.client_id, n.amount)) moved
-                 GROUP BY client_id) d
-         WHERE t.client_id = d.client_id;
-    END IF;
-    RETURN NULL;
-END $$""",
-    """
-CREATE TRIGGER crm_totals_order_insert AFTER INSERT ON crm_order
-REFERENCING NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION crm_totals_order_change()""",
-    """
-CREATE TRIGGER crm_totals_order_delete AFTER DELETE ON crm_order
-REFERENCING OLD TABLE AS old_rows
-FOR EACH STATEMENT EXECUTE FUNCTION crm_totals_order_change()""",
-    """
-CREATE TRIGGER crm_totals_order_update AFTER UPDATE ON crm_order
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION crm_totals_order_change()""",
-    """
-CREATE TRIGGER crm_totals_client_insert AFTER INSERT ON crm_client
-REFERENCING NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION crm_totals_client_change()""",
-    """
-CREATE TRIGGER crm_totals_client_delete AFTER DELETE ON crm_client
-REFERENCING OLD TABLE AS old_rows
-FOR EACH STATEMENT EXECUTE FUNCTION crm_totals_client_change()""",
-]
-POSTGRESQL_DROP = [
-    "DROP FUNCTION IF EXISTS crm_totals_order_change() CASCADE",
-    "DROP FUNCTION IF EXISTS crm_totals_client_change() CASCADE",
-]
+# in that migration. The system check crm.W001 warns when they are missing.
 
 
 def install_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "sqlite":
-        statements = SQLITE
-    elif vendor == "postgresql":
-        statements = POSTGRESQL
-    else:
-        raise NotImplementedError(f"crm_clienttotals has no triggers for {vendor}.")
-    schema_editor.execute(BACKFILL, params=None)
-    for sql in statements:
-        schema_editor.execute(sql, params=None)
+    from crm.totals import install_triggers
+
+    install_triggers(schema_editor)
 
 
 def drop_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        statements = SQLITE_DROP
-    else:
-        statements = POSTGRESQL_DROP
-    for sql in statements:
-        schema_editor.execute(sql, params=None)
+    from crm.totals import drop_triggers
 
+    drop_triggers(schema_editor)
 
 
 class Migration(migrations.Migration):

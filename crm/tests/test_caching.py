@@ -74,7 +74,7 @@ def test_bulk_writes_that_skip_signals_invalidate_explicitly(logged_in):
 def test_an_import_shows_at_once(logged_in):
     import tablib
 
-    from crm.resources import ClientResource
+    from crm.spreadsheets.resources import ClientResource
 
     logged_in.get(LIST)
     dataset = tablib.Dataset(headers=["name", "email"])

@@ -1,3 +1,4 @@
+import io
 import os
 import re
 import subprocess
@@ -9,8 +10,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from import_export.formats.base_formats import CSV
 
 from crm.models import Client, Order, is_blocked_email
+
+pytestmark = pytest.mark.django_db
 
 
 def generate(*args):
@@ -19,7 +23,6 @@ def generate(*args):
     return out.getvalue()
 
 
-@pytest.mark.django_db
 def test_generate_data_creates_realistic_clients_and_orders():
     out = generate("--clients", "200", "--orders", "1500", "--seed", "7")
     assert "Generated 200 clients and 1,500 orders" in out
@@ -37,7 +40,6 @@ def test_generate_data_creates_realistic_clients_and_orders():
     assert statuses == set(Order.Status.values)
 
 
-@pytest.mark.django_db
 def test_generated_rows_pass_model_validation():
     generate("--clients", "30", "--orders", "60", "--seed", "1")
     for client in Client.objects.all():
@@ -46,7 +48,6 @@ def test_generated_rows_pass_model_validation():
         order.full_clean()
 
 
-@pytest.mark.django_db
 def test_generated_dates_spread_over_two_years_and_follow_the_client():
     generate("--clients", "300", "--orders", "900", "--seed", "2")
     dates = sorted(Client.objects.values_list("created_at", flat=True))
@@ -55,7 +56,6 @@ def test_generated_dates_spread_over_two_years_and_follow_the_client():
     assert all(order.created_at >= order.client.created_at for order in late)
 
 
-@pytest.mark.django_db
 def test_generate_data_is_repeatable_with_a_seed_and_adds_to_existing_data():
     generate("--clients", "20", "--orders", "40", "--seed", "5")
     first = list(Client.objects.order_by("pk").values_list("name", "phone"))
@@ -65,7 +65,6 @@ def test_generate_data_is_repeatable_with_a_seed_and_adds_to_existing_data():
     assert Client.objects.count() == 40  # emails stayed unique
 
 
-@pytest.mark.django_db
 def test_generate_data_skips_blocked_domains(settings):
     settings.CRM_BLOCKED_EMAIL_DOMAINS = ["gmail.com", "company.com"]
     generate("--clients", "200", "--orders", "0", "--seed", "3")
@@ -74,16 +73,14 @@ def test_generate_data_skips_blocked_domains(settings):
     assert not Client.objects.filter(vip=True).exists()
 
 
-@pytest.mark.django_db
 def test_generate_data_shows_progress_on_long_runs(monkeypatch):
     monkeypatch.setattr("crm.management.commands.generate_data.PROGRESS_EVERY", 10)
-    monkeypatch.setattr("crm.generate.BATCH", 10)
+    monkeypatch.setattr("crm.perf.generate.BATCH", 10)
     out = generate("--clients", "30", "--orders", "20")
     assert re.search(r"clients: 10/30", out)
     assert re.search(r"orders: 20/20", out)
 
 
-@pytest.mark.django_db
 def test_generate_data_refuses_orders_without_clients():
     with pytest.raises(CommandError, match="clients"):
         generate("--clients", "0", "--orders", "5")
@@ -91,7 +88,6 @@ def test_generate_data_refuses_orders_without_clients():
         generate("--clients", "-1")
 
 
-@pytest.mark.django_db
 def test_settings_default_blocked_domain_is_never_generated():
     assert "example.com" in settings.CRM_BLOCKED_EMAIL_DOMAINS
     generate("--clients", "300", "--orders", "0", "--seed", "9")
@@ -99,14 +95,22 @@ def test_settings_default_blocked_domain_is_never_generated():
 
 
 LINE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+: -?\d+(\.\d+)?$")
+
+
 REQUIRED = (
     "import.rows_per_s",
-    "import.speedup_vs_import_export_default",
+    "import.speedup_vs_library_default",
     "import.slowdown_vs_raw_sqlite",
+    "preview.page_kb",
+    "preview.rss_growth_mb",
+    "refuse.seconds",
     "export.rows_per_s",
     "export.fraction_of_raw_csv",
     "export.rss_growth_mb",
     "export.rss_growth_mb_10x",
+    "export.admin.fraction_of_raw_csv",
+    "export.admin.rss_growth_mb",
+    "export.admin.rss_growth_mb_10x",
     "changelist.queries",
     "changelist.ratio_vs_stock_admin",
     "changelist.sorted_ratio_vs_stock_admin",
@@ -123,7 +127,6 @@ def result_block(output):
     return dict(line.split(": ") for line in block)
 
 
-@pytest.mark.django_db
 def test_quick_benchmark_prints_every_figure_and_leaves_the_database_alone(
     make_client, tmp_path, monkeypatch
 ):
@@ -162,3 +165,97 @@ def test_benchmark_never_opens_the_configured_database(tmp_path):
     assert set(REQUIRED) <= set(result_block(finished.stdout))
     assert not users_db.exists()  # SQLite creates the file on first connect
     assert [p.name for p in Path(tmp_path).iterdir()] == []
+
+
+def dataset(text):
+    """Read CSV text the way the admin does (BOM-aware decoding)."""
+    return CSV(encoding="utf-8-sig").create_dataset(text.encode("utf-8"))
+
+
+def test_import_command_line_uses_the_client_resource(tmp_path, make_client):
+    make_client(name="Old", email="user@mail.com")
+    path = tmp_path / "clients.csv"
+    path.write_bytes(
+        "\ufeffname,email\r\nNew,USER@mail.com\r\nAnn,ann@mail.test\r\n".encode()
+    )
+    call_command(
+        "import",
+        "crm.spreadsheets.resources.ClientResource",
+        str(path),
+        "--no-input",
+        stderr=io.StringIO(),
+    )
+    assert sorted(Client.objects.values_list("name", flat=True)) == ["Ann", "New"]
+
+
+def test_import_command_line_refuses_a_bad_file(tmp_path):
+    path = tmp_path / "clients.csv"
+    path.write_text("name,email\nAnn,ann@mail.test\nBad,bad@example.com\n")
+    stderr = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command(
+            "import",
+            "crm.spreadsheets.resources.ClientResource",
+            str(path),
+            "--no-input",
+            stderr=stderr,
+        )
+    assert "example.com are not accepted" in stderr.getvalue()
+    assert Client.objects.count() == 0
+
+
+def test_export_command_line_escapes_cells(make_client, capsysbinary):
+    make_client(name="=cmd()", email="x@mail.test")
+    call_command("export", "CSV", "crm.spreadsheets.resources.ClientResource")
+    out = capsysbinary.readouterr().out.decode()
+    assert "'=cmd()" in out
+    assert "x@mail.test" in out
+
+
+def test_import_clients_command_prints_counts(tmp_path, make_client):
+    make_client(email="old@mail.test")
+    path = tmp_path / "big.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfname,email\r\nOld,old@mail.test\r\nNew,new@mail.test\r\n"
+    )
+    out = io.StringIO()
+    call_command("import_clients", str(path), stdout=out)
+    assert "1 new, 1 updated" in out.getvalue()
+    assert Client.objects.count() == 2
+
+
+def test_import_clients_command_lists_row_errors_and_imports_nothing(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("name,email\nAnn,ann@mail.test\n,nobody@mail.test\n")
+    with pytest.raises(Exception, match="row 2: name: This field cannot be blank"):
+        call_command("import_clients", str(path), stdout=io.StringIO())
+    assert Client.objects.count() == 0
+
+
+def test_import_clients_dry_run_writes_nothing(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_text("name,email\nAnn,ann@mail.test\n")
+    out = io.StringIO()
+    call_command("import_clients", str(path), "--dry-run", stdout=out)
+    assert "1 new" in out.getvalue()
+    assert Client.objects.count() == 0
+
+
+def test_import_command_explains_unreadable_files(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("name,email\r\nJosé,jose@mail.test\r\n".encode("latin-1"))
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("name,email\r\nA,a@mail.test,extra\r\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for path, reason in (
+        (latin1, "not UTF-8"),
+        (ragged, "row 1: This row has 3 cells but the header has 2 columns"),
+        (empty, "empty"),
+        (tmp_path / "missing.csv", "Cannot read"),
+    ):
+        with pytest.raises(CommandError, match=reason):
+            call_command("import_clients", str(path))
+    assert not Client.objects.exists()

@@ -69,7 +69,7 @@ class Server:
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 "1",
-                "crm_site.wsgi",
+                "crm_site.asgi:application",  # as production serves it
             ],
             cwd=ROOT,
             env=env,
@@ -201,3 +201,54 @@ def test_edit_through_one_server_is_visible_through_another_at_once(prod_env):
     finally:
         one.stop()
         two.stop()
+
+
+LOGIN_SESSION = """
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import get_user_model
+user = get_user_model().objects.create_user("viewer", "v@acme.io", "pw-viewer-123")
+session = import_module(settings.SESSION_ENGINE).SessionStore()
+session["_auth_user_id"] = str(user.pk)
+session["_auth_user_backend"] = "crm.permissions.CachedPermissionsBackend"
+session["_auth_user_hash"] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+
+def test_avatars_are_served_in_production_to_logged_in_users_only(prod_env, tmp_path):
+    media = tmp_path / "media"
+    (media / "avatars").mkdir(parents=True)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    (media / "avatars" / "0123abcd.png").write_bytes(png)
+    env = {
+        **prod_env,
+        "DJANGO_MEDIA_ROOT": str(media),
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+    }
+    session = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", LOGIN_SESSION],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()[-1]
+    server = Server(env)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            server.get("/media/avatars/0123abcd.png")
+        assert anonymous.value.code == 302
+        assert "/accounts/login/" in anonymous.value.headers["Location"]
+
+        served = server.get(
+            "/media/avatars/0123abcd.png", Cookie=f"sessionid={session}"
+        )
+        assert served.status == 200
+        assert served.headers["Content-Type"] == "image/png"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        assert served.read() == png
+    finally:
+        server.stop()

@@ -38,7 +38,7 @@ def test_merge_moves_orders_fills_blanks_keeps_vip_and_deletes_others(
     survivor.refresh_from_db()
     assert survivor.name == "Ann"
     assert survivor.email == "ann@mail.test"
-    assert survivor.phone == "555-1"
+    assert survivor.phone == "5551"
     assert survivor.avatar.name == "avatars/cat.png"
     assert survivor.vip is True
     assert survivor.orders.count() == 4

@@ -1,4 +1,5 @@
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,83 @@ def test_bootstrap_dev_loads_demo_once_and_prints_the_login(capsys, settings):
     second = capsys.readouterr().out
     assert "Loaded" not in second and "changepassword admin" in second
     assert Client.objects.count() == count
+
+
+SITE_IMPORTS = """
+import sys
+import django
+django.setup()
+from django.test import Client
+import crm_site.wsgi
+for url in ("/health/", "/admin/login/", "/accounts/login/"):
+    response = Client(HTTP_HOST="localhost").get(url)
+    assert response.status_code == 200, (url, response.status_code)
+print(sorted(name for name in sys.modules if name.startswith("crm.perf")))
+"""
+
+
+def test_the_running_site_never_imports_the_development_tooling():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(DJANGO_SETTINGS_MODULE="crm_site.settings", DATABASE_URL="sqlite://")
+    result = subprocess.run(
+        [sys.executable, "-c", SITE_IMPORTS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "crm.perf" not in result.stdout
+
+
+def test_production_requirements_leave_out_the_test_tools():
+    runtime = (ROOT / "requirements.txt").read_text().lower()
+    dev = (ROOT / "requirements-dev.txt").read_text().lower()
+    for tool in ("pytest==", "playwright==", "ruff=="):
+        assert tool not in runtime
+        assert tool in dev
+    assert "-r requirements.txt" in dev
+
+
+LOCKOUT_SETTINGS = (
+    "from django.conf import settings; "
+    "print(settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME.total_seconds())"
+)
+
+
+def test_login_lockout_defaults_to_10_failures_and_15_minutes():
+    result = run_manage("shell", "-c", LOCKOUT_SETTINGS)
+    assert result.stdout.split()[-2:] == ["10", "900.0"]
+
+
+def test_login_lockout_limit_and_wait_come_from_the_environment():
+    result = run_manage(
+        "shell",
+        "-c",
+        LOCKOUT_SETTINGS,
+        CRM_LOGIN_FAILURE_LIMIT="5",
+        CRM_LOGIN_COOLOFF_MINUTES="60",
+    )
+    assert result.stdout.split()[-2:] == ["5", "3600.0"]
+
+
+def test_a_sqlite_file_lets_pages_read_while_an_import_writes(tmp_path):
+    db = tmp_path / "site.sqlite3"
+    url = f"sqlite:///{db}"
+    assert run_manage("migrate", "-v0", DATABASE_URL=url).returncode == 0
+    writer = sqlite3.connect(db)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.executemany(
+        "INSERT INTO crm_client"
+        " (name, email, phone, avatar, vip, created_at, updated_at)"
+        " VALUES (?, ?, '', '', 0, '2026-01-01', '2026-01-01')",
+        [(f"C{i}", f"c{i}@x.io") for i in range(50_000)],
+    )
+    try:
+        code = "from crm.models import Client; print(Client.objects.count())"
+        result = run_manage("shell", "-c", code, DATABASE_URL=url)
+        assert result.stdout.split()[-1:] == ["0"], result.stderr
+    finally:
+        writer.rollback()
+        writer.close()

@@ -2,6 +2,7 @@ import io
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 from django.urls import reverse
@@ -312,3 +313,260 @@ def test_hostile_search_terms_do_not_fail(logged_in, make_client, query):
     make_client(name="Someone")
     assert logged_in.get(LIST, {"q": query}).status_code == 200
     assert logged_in.get(reverse("clients:export"), {"q": query}).status_code == 200
+
+
+# Permissions: the admin's model permissions, on every public page -----------
+
+PAGES = [
+    ("get", "/clients/", "view_client"),
+    ("get", "/clients/add/", "add_client"),
+    ("post", "/clients/add/", "add_client"),
+    ("get", "/clients/{pk}/edit/", "change_client"),
+    ("post", "/clients/{pk}/edit/", "change_client"),
+    ("get", "/clients/{pk}/delete/", "delete_client"),
+    ("post", "/clients/{pk}/delete/", "delete_client"),
+    ("post", "/clients/{pk}/edit/delete/", "delete_client"),
+    ("get", "/clients/export.csv", "export_client"),
+]
+
+
+def grant(user, *codenames):
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="crm", codename__in=codenames
+        )
+    )
+
+
+@pytest.mark.parametrize(("method", "url", "codename"), PAGES)
+def test_a_user_without_the_permission_gets_403_and_changes_nothing(
+    client, nobody, make_client, method, url, codename
+):
+    target = make_client(name="Bob Chen", email="bob.chen@mail.test", phone="555")
+    others = [
+        c
+        for c in (
+            "view_client",
+            "add_client",
+            "change_client",
+            "delete_client",
+            "export_client",
+        )
+        if c != codename
+    ]
+    grant(nobody, *others)  # every client permission but the page's own
+    client.force_login(nobody)
+    data = {"name": "Changed", "email": "changed@mail.test", "phone": ""}
+    response = getattr(client, method)(url.format(pk=target.pk), data)
+    assert response.status_code == 403
+    assert b"bob.chen" not in response.content
+    target.refresh_from_db()
+    assert (target.name, target.email) == ("Bob Chen", "bob.chen@mail.test")
+    assert Client.objects.count() == 1
+
+
+@pytest.mark.parametrize(("method", "url", "codename"), PAGES)
+def test_the_page_permission_is_enough(
+    client, nobody, make_client, method, url, codename
+):
+    target = make_client(email="kept@mail.test")
+    grant(nobody, codename)
+    client.force_login(nobody)
+    data = {"name": "Changed", "email": "changed@mail.test", "phone": ""}
+    response = getattr(client, method)(url.format(pk=target.pk), data)
+    assert response.status_code in (200, 302)
+
+
+@pytest.mark.parametrize("url", ["/clients/export.csv", "/clients/1/edit/delete/"])
+def test_anonymous_users_are_sent_to_login_everywhere(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("who", ["anonymous", "nobody"])
+@pytest.mark.parametrize(("method", "url", "codename"), PAGES)
+def test_demo_mode_opens_every_page_to_anyone(
+    client, settings, nobody, make_client, who, method, url, codename
+):
+    settings.CRM_PUBLIC_LOGIN_REQUIRED = False
+    target = make_client()
+    if who == "nobody":
+        client.force_login(nobody)
+    data = {"name": "Demo", "email": "demo@mail.test", "phone": ""}
+    response = getattr(client, method)(url.format(pk=target.pk), data)
+    assert response.status_code in (200, 302)
+    assert not response.get("Location", "").startswith("/accounts/login/")
+
+
+LINKS = {
+    "add_client": 'href="/clients/add/"',
+    "export_client": 'href="/clients/export.csv"',
+    "change_client": 'href="/clients/{pk}/edit/"',
+    "delete_client": 'href="/clients/{pk}/delete/"',
+}
+
+
+@pytest.mark.parametrize("codename", list(LINKS))
+def test_the_list_shows_only_the_links_the_user_may_use(
+    client, nobody, make_client, codename
+):
+    target = make_client()
+    grant(nobody, "view_client", codename)
+    client.force_login(nobody)
+    html = client.get(LIST).content.decode()
+    shown = {name for name, link in LINKS.items() if link.format(pk=target.pk) in html}
+    assert shown == {codename}
+
+
+def test_the_sales_team_sees_every_link(logged_in, make_client):
+    target = make_client()
+    html = logged_in.get(LIST).content.decode()
+    for link in LINKS.values():
+        assert link.format(pk=target.pk) in html
+
+
+def test_demo_mode_shows_every_link_to_anonymous_visitors(
+    client, settings, make_client
+):
+    settings.CRM_PUBLIC_LOGIN_REQUIRED = False
+    target = make_client()
+    html = client.get(LIST).content.decode()
+    for link in LINKS.values():
+        assert link.format(pk=target.pk) in html
+
+
+def test_demo_mode_shows_initials_not_avatars_to_anonymous_visitors(
+    client, settings, make_client
+):
+    # Avatars are served to logged-in users only.
+    settings.CRM_PUBLIC_LOGIN_REQUIRED = False
+    make_client(name="Zed", avatar=image_upload())
+    html = client.get(LIST).content.decode()
+    assert "/media/" not in html and ">Z</span>" in html
+
+
+# Pages, search ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "-99", "abc", "", "١"])
+def test_zero_negative_or_junk_page_shows_the_first_page(logged_in, make_client, page):
+    for n in range(25):
+        make_client(name=f"Person {n:02d}")
+    response = logged_in.get(LIST, {"page": page})
+    assert response.status_code == 200
+    assert response.context["page_obj"].number == 1
+    assert response.context["clients"][0].name == "Person 24"
+
+
+def test_page_past_the_end_shows_the_last_page(logged_in, make_client):
+    for n in range(25):
+        make_client(name=f"Person {n:02d}")
+    response = logged_in.get(LIST, {"page": "99"})
+    assert response.context["page_obj"].number == 3
+
+
+@pytest.mark.parametrize("query", ["ZOË", "zoë", "ZOë", "ÜNAL", "ünal", "Zoë Ü"])
+def test_search_finds_any_letter_case_in_the_list_and_the_export(
+    logged_in, make_client, query
+):
+    make_client(name="Zoë Ünal", email="zoe@mail.test")
+    make_client(name="Zoe Other", email="other@mail.test")
+    html = logged_in.get(LIST, {"q": query}).content.decode()
+    assert "Zoë Ünal" in html and "Zoe Other" not in html
+    export = logged_in.get(reverse("clients:export"), {"q": query})
+    text = b"".join(export.streaming_content).decode("utf-8-sig")
+    assert "Zoë Ünal" in text and "Zoe Other" not in text
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("É%", ["É% off"]), ("é_", ["É_b"]), ("ÉX", ["éx", "Éxx off"]), ("ß", ["Straße"])],
+)
+def test_non_ascii_search_keeps_percent_and_underscore_literal(
+    logged_in, make_client, query, expected
+):
+    for name in ("É% off", "Éxx off", "É_b", "Éab", "éx", "Straße"):
+        make_client(name=name)
+    found = [c.name for c in logged_in.get(LIST, {"q": query}).context["clients"]]
+    assert found == expected
+
+
+# The form obeys the model's rules, in any spelling --------------------------------
+
+
+def test_form_stores_a_phone_typed_with_separators(logged_in):
+    response = post_client(logged_in, phone="+44 20 7946 0958")  # 16 characters
+    assert response.status_code == 302
+    assert Client.objects.get().phone == "+442079460958"
+
+
+@pytest.mark.parametrize("phone", ["+44 20 7946 0958 ext 1", "12ab", "+1+2"])
+def test_form_refuses_a_phone_with_more_than_digits(logged_in, phone):
+    response = post_client(logged_in, phone=phone)
+    assert "digits" in response.context["form"].errors["phone"][0]
+    assert not Client.objects.exists()
+
+
+@pytest.mark.parametrize("email", ["alice@ａｃｍｅ.io", "ALICE@acme.IO"])
+def test_form_refuses_a_duplicate_in_another_spelling(logged_in, make_client, email):
+    make_client(email="alice@acme.io")
+    response = post_client(logged_in, email=email)
+    assert "already exists" in response.context["form"].errors["email"][0]
+    assert Client.objects.count() == 1
+
+
+def test_form_refuses_a_blocked_domain_in_full_width_letters(logged_in):
+    response = post_client(logged_in, email="x@ｅｘａｍｐｌｅ.com")
+    assert "not accepted" in response.context["form"].errors["email"][0]
+    assert not Client.objects.exists()
+
+
+def test_form_stores_a_punycode_domain_in_unicode(logged_in):
+    post_client(logged_in, email="user@xn--bcher-kva.de")
+    assert Client.objects.get().email == "user@bücher.de"
+
+
+@pytest.mark.parametrize("name", ["\u200b\u200b\u200b", "A\u202eB"])
+def test_form_refuses_invisible_or_reversed_names(logged_in, name):
+    response = post_client(logged_in, name=name)
+    assert response.status_code == 200
+    assert "name" in response.context["form"].errors
+    assert not Client.objects.exists()
+
+
+def test_form_names_the_hidden_character_in_an_email(logged_in):
+    response = post_client(logged_in, email="a\u200b@mail.test")
+    assert any("U+200B" in e for e in response.context["form"].errors["email"])
+
+
+def test_403_says_what_to_do(client, nobody):
+    client.force_login(nobody)
+    response = client.get(LIST)
+    assert response.status_code == 403
+    assert "Sales team" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "a@xn--ls8h.la"),
+        ("email", "a@" + "\ufdfa" * 20 + ".com"),  # expands under NFKC
+        ("email", "a@xn--" + "a" * 70 + ".com"),
+        ("email", "\u3000a@b.test\u3000"),
+        ("email", "a@b.test\x00"),
+        ("phone", "٠١٢"),
+        ("phone", "１２３"),
+        ("phone", "+" * 20),
+        ("phone", "1" * 100),
+        ("phone", "\x00"),
+        ("phone", "((((("),
+        ("name", "\u2800"),
+        ("name", "x" * 101),
+    ],
+)
+def test_hostile_form_values_get_a_message_not_a_500(logged_in, field, value):
+    response = post_client(logged_in, **{"email": "ok@b.test", field: value})
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert response.context["form"].errors

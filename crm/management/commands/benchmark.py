@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.benchmark import format_results, run
+from crm.perf.benchmark import format_results, run
 
 
 class Command(BaseCommand):
@@ -16,12 +16,18 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, metavar="N", help="default 100000")
         parser.add_argument("--orders", type=int, metavar="M", help="default 10 x N")
         parser.add_argument(
+            "--job-rows",
+            type=int,
+            metavar="R",
+            help="background import job rows (1000000)",
+        )
+        parser.add_argument(
             "--quick",
             action="store_true",
             help="tiny sizes: checks it runs, in seconds",
         )
 
-    def handle(self, *args, clients, orders, quick, **options):
+    def handle(self, *args, clients, orders, quick, job_rows, **options):
         if (clients is not None and clients < 10) or (
             orders is not None and orders < 0
         ):
@@ -31,6 +37,8 @@ class Command(BaseCommand):
             self.stdout.write(f"# {message}")
             self.stdout.flush()
 
-        results = run(clients=clients, orders=orders, quick=quick, say=say)
+        results = run(
+            clients=clients, orders=orders, quick=quick, job_rows=job_rows, say=say
+        )
         self.stdout.write("")
         self.stdout.write(format_results(results))

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.generate import generate_data
+from crm.perf.generate import generate_data
 
 PROGRESS_EVERY = 100_000
 

@@ -138,3 +138,68 @@ def new_phone_page(browser, base_url, live_server):
 def phone_page(new_phone_page, user):
     """Return a phone-sized page signed in as a team member."""
     return new_phone_page(user)
+
+
+class AsgiServer:
+    """The whole ASGI site (pages and websockets) served by uvicorn from a thread.
+
+    pytest-django's live server speaks WSGI only; this one runs in the test
+    process, so it shares the test database and the in-memory channel layer,
+    as ``make run`` does with Daphne. It can stop and start on its port, as a
+    restarted server would.
+    """
+
+    def __init__(self):
+        from channels.routing import ProtocolTypeRouter
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        from crm_site.asgi import application as site
+
+        # The production application, with static files served as in DEBUG.
+        self.app = ProtocolTypeRouter(
+            {
+                "http": ASGIStaticFilesHandler(site.application_mapping["http"]),
+                "websocket": site.application_mapping["websocket"],
+            }
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = self.thread = None
+
+    def start(self):
+        import threading
+
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            threading.Event().wait(0.05)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def asgi_server(live_server):
+    server = AsgiServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

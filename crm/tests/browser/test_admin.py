@@ -7,6 +7,8 @@ from playwright.sync_api import expect
 
 from crm.models import Client, Order
 
+from ..conftest import image_upload
+from .conftest import sign_in
 from .pages import admin_column, admin_messages, admin_row, admin_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -121,3 +123,83 @@ def test_client_page_shows_and_edits_its_orders_inline(staff_page, three_clients
     desk_order = Order.objects.get(title="Desk")
     assert desk_order.status == Order.Status.IN_PROGRESS
     assert Client.objects.get(name="Ann Archer").orders.count() == 2
+
+
+DESKTOP = {"width": 1366, "height": 768}
+
+
+@pytest.fixture
+def desktop_staff_page(browser, live_server, admin_user):
+    """Return a page 1366 px wide (the usual laptop), signed in as a superuser."""
+    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
+    sign_in(context, live_server, admin_user)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def test_client_changelist_fits_a_1366_px_screen(
+    desktop_staff_page, make_client, make_order
+):
+    for n in range(25):
+        client = make_client(
+            name=f"Maximilian Alexander von Hohenzollern-Sigmaringen {n}",
+            email=f"maximilian.alexander.{n}@very-long-company-domain.example.org",
+            phone="+44 20 7946 0958",
+            avatar=image_upload() if n % 2 else "",
+        )
+        make_order(client, "1234567.89")
+    page = desktop_staff_page
+    page.goto("/admin/crm/client/")
+    expect(admin_rows(page)).to_have_count(25)
+
+    widths = page.evaluate(
+        """() => {
+          const results = document.querySelector('#changelist .results');
+          return {
+            page: document.documentElement.scrollWidth
+                  - document.documentElement.clientWidth,
+            table: results.scrollWidth - results.clientWidth,
+            lastColumnEnd: document.querySelector('th.column-avatar_thumbnail')
+                           .getBoundingClientRect().right,
+          };
+        }"""
+    )
+    assert widths["page"] <= 0 and widths["table"] <= 0, widths
+    assert widths["lastColumnEnd"] <= DESKTOP["width"], widths
+    expect(page.locator("th.column-created_at")).to_be_in_viewport()
+    # The avatars load (served to the logged-in user).
+    avatar = page.locator("td.field-avatar_thumbnail img").first
+    expect(avatar).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", avatar.element_handle()) > 0
+
+
+@pytest.mark.parametrize("changelist", ["/admin/crm/client/", "/admin/crm/order/"])
+def test_both_created_filters_pick_dates_from_the_admin_calendar(
+    desktop_staff_page, three_clients, changelist
+):
+    page = desktop_staff_page
+    page.goto(changelist)
+    created = page.locator("#created-form")
+    calendar_links = created.locator("a[id^=calendarlink]")
+    expect(calendar_links).to_have_count(2)  # from and to
+
+    calendar_links.first.click()
+    calendar = page.locator(".calendarbox").filter(has=page.locator("table")).first
+    expect(calendar).to_be_visible()
+    calendar.get_by_role("link", name="15", exact=True).click()
+    expect(created.get_by_placeholder("From date")).to_have_value(
+        re.compile(r"^\d{4}-\d{2}-15$")
+    )
+    expect(calendar).to_be_hidden()
+
+
+def test_the_admin_is_titled_mini_crm(desktop_staff_page):
+    page = desktop_staff_page
+    page.goto("/admin/")
+    expect(page).to_have_title(re.compile(r"Mini CRM"))
+    expect(page.locator("#site-name")).to_have_text("Mini CRM")
+    expect(
+        page.get_by_role("heading", name="Mini CRM", exact=True).first
+    ).to_be_visible()

@@ -55,7 +55,7 @@ def test_added_client_is_flashed_and_listed_with_lowercased_email(member_page):
     row = public_row(page, "Upper Case")
     expect(row).to_contain_text("user@mail.com")
     expect(row).not_to_contain_text("USER@MAIL.COM")
-    expect(row).to_contain_text("+1 555 0100")
+    expect(row).to_contain_text("+15550100")  # separators dropped
     assert Client.objects.get().email == "user@mail.com"
 
     page.reload()
@@ -223,3 +223,22 @@ def test_delete_refused_when_an_order_arrives_after_the_page_opened(
     )
     expect(page.locator(".card")).to_contain_text("Merge the client")
     assert Client.objects.filter(pk=client.pk).exists()
+
+
+def test_a_view_only_colleague_sees_the_list_without_the_buttons_they_cannot_use(
+    page, live_server, nobody, make_client
+):
+    from django.contrib.auth.models import Permission
+
+    from .conftest import sign_in
+
+    nobody.user_permissions.add(Permission.objects.get(codename="view_client"))
+    client = make_client(name="Ada Lovelace", email="ada@acme.io")
+    sign_in(page.context, live_server, nobody)
+    page.goto("/clients/")
+    expect(public_row(page, "Ada Lovelace")).to_be_visible()
+    for name in ("Add client", "Export CSV", "Edit", "Delete"):
+        expect(page.get_by_role("link", name=name)).to_have_count(0)
+
+    response = page.goto(f"/clients/{client.pk}/edit/")
+    assert response.status == 403

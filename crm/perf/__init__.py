@@ -1,0 +1,1 @@
+"""Development tooling: large data and benchmarks. The running site never imports it."""

@@ -1,0 +1,1 @@
+"""Clients and orders as CSV files: the columns, import, export and uploads."""
