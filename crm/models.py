@@ -401,6 +401,23 @@ class ClientQuerySet(models.QuerySet):
         return self.filter(condition)
 
 
+class OrderQuerySet(models.QuerySet):
+    def search(self, query):
+        """Filter by title, or client name or email, containing ``query`` in any case.
+
+        The client's part is ``ClientQuerySet.search``: the same match as the
+        client lists.
+        """
+        query = (query or "").replace("\x00", "").strip()
+        if not query:
+            return self
+        vendor = connections[self.db].vendor
+        return self.filter(
+            contains_any_case("title", query, vendor)
+            | Q(client__in=Client.objects.search(query))
+        )
+
+
 class Client(models.Model):
     name = models.CharField(
         max_length=100, validators=[validate_no_hidden_characters, validate_visible]
@@ -507,6 +524,8 @@ class Order(models.Model):
         max_length=20, choices=Status, default=Status.NEW, db_index=True
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at", "-pk")

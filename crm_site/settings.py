@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +61,11 @@ INSTALLED_APPS = [
     "channels",
     "import_export",
     "rangefilter",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crm",
 ]
 
@@ -300,3 +306,47 @@ IMPORT_EXPORT_TMP_STORAGE_CLASS = (
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+
+# The REST API (/api/, Django REST framework; see docs/api.md). Tokens are made
+# in the admin (Auth Token > Tokens). Token first: an anonymous request gets
+# 401 with a WWW-Authenticate header rather than 403.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": (
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ),
+    "DEFAULT_PERMISSION_CLASSES": ("crm.api.permissions.CrmModelPermissions",),
+    "DEFAULT_FILTER_BACKENDS": ("django_filters.rest_framework.DjangoFilterBackend",),
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
+    "DEFAULT_THROTTLE_CLASSES": (
+        "crm.api.throttling.AnonThrottle",
+        "crm.api.throttling.UserThrottle",
+    ),
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ("rest_framework.renderers.JSONRenderer",),
+    "DEFAULT_PARSER_CLASSES": ("rest_framework.parsers.JSONParser",),
+    "NUM_PROXIES": CRM_LOGIN_PROXY_COUNT,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+# Requests per anonymous address and per user, e.g. 60/min, 10/s, 5000/hour,
+# counted in the shared cache (Redis with REDIS_URL) so all workers count together.
+CRM_API_THROTTLE_ANON = os.environ.get("CRM_API_THROTTLE_ANON") or "60/min"
+CRM_API_THROTTLE_USER = os.environ.get("CRM_API_THROTTLE_USER") or "1000/min"
+for _name in ("CRM_API_THROTTLE_ANON", "CRM_API_THROTTLE_USER"):
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", vars()[_name]):
+        raise ImproperlyConfigured(
+            f"{_name} must look like 60/min (a number, then /s, /min, /hour or /day)."
+        )
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mini CRM API",
+    "DESCRIPTION": "Clients and their orders. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI from our own static files (drf-spectacular-sidecar), no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"OrderStatus": "crm.models.Order.Status"},
+}

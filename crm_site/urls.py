@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/", include("crm.api.urls")),
     # Avatars, for logged-in users only, in development and production alike.
     re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.+)$", views.media),
 ]

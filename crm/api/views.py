@@ -1,0 +1,123 @@
+"""The API's endpoints: clients (with merge) and orders."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+
+from ..models import CLIENT_HAS_ORDERS, EMAIL_TAKEN_MESSAGE, Client, Order
+from ..services import MergeError, client_merge
+from .filters import ClientFilter, OrderFilter
+from .schema import VALIDATION_ERROR
+from .serializers import (
+    ClientSerializer,
+    MergeResultSerializer,
+    MergeSerializer,
+    OrderSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the data as it is."
+    default_code = "conflict"
+
+
+class CrmViewSet(viewsets.ModelViewSet):
+    """A ModelViewSet whose writes answer with the row as a read shows it."""
+
+    def perform_create(self, serializer):
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self._save(serializer)
+
+    def _save(self, serializer):
+        try:
+            with transaction.atomic():
+                instance = serializer.save()
+        except IntegrityError:
+            # Another request saved the same email between validation and save.
+            if not self.is_duplicate_email(serializer):
+                raise
+            raise ValidationError({"email": [EMAIL_TAKEN_MESSAGE]}) from None
+        # Re-read through the list's queryset: its computed columns.
+        serializer.instance = self.get_queryset().get(pk=instance.pk)
+
+    def is_duplicate_email(self, serializer):
+        return False
+
+
+class ClientViewSet(CrmViewSet):
+    """Clients, with their order count and total (the admin's numbers)."""
+
+    queryset = Client.objects.with_order_totals()
+    serializer_class = ClientSerializer
+    filterset_class = ClientFilter
+    action_permissions = {"merge": ("crm.change_client", "crm.delete_client")}
+    conflict_on_delete = True
+
+    def is_duplicate_email(self, serializer):
+        email = serializer.validated_data.get("email")
+        others = Client.objects.exclude(pk=getattr(serializer.instance, "pk", None))
+        return bool(email) and others.filter(email=email).exists()
+
+    def perform_destroy(self, instance):
+        try:
+            instance.delete()
+        except ProtectedError:
+            raise Conflict(CLIENT_HAS_ORDERS % {"client": instance}) from None
+
+    @extend_schema(
+        request=MergeSerializer,
+        responses={
+            200: MergeResultSerializer,
+            400: OpenApiResponse(VALIDATION_ERROR, "Not a merge that can be done."),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def merge(self, request):
+        """Merge clients into one, as the admin's "Merge selected clients" does.
+
+        The survivor keeps its fields, fills its blank ones from the others,
+        takes all their orders (and VIP if any had it); the others are deleted.
+        """
+        serializer = MergeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        # The service locks and re-reads the clients; a missing one is its error.
+        try:
+            result = client_merge(
+                survivor=Client(pk=data["survivor"]),
+                others=[Client(pk=pk) for pk in data["others"]],
+                user=request.user,
+            )
+        except MergeError as error:
+            raise ValidationError({"non_field_errors": error.messages}) from None
+        survivor = self.get_queryset().get(pk=result.survivor.pk)
+        return Response(
+            MergeResultSerializer(
+                {
+                    "detail": str(result),
+                    "survivor": survivor,
+                    "merged": [client.pk for client in result.merged],
+                    "orders_moved": result.orders_moved,
+                },
+                context=self.get_serializer_context(),
+            ).data
+        )
+
+
+class OrderViewSet(CrmViewSet):
+    """Orders, each with its client's id and email."""
+
+    queryset = Order.objects.select_related("client")
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
