@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint serve loadtest stack screenshots
+.PHONY: run test lint serve loadtest apicheck stack screenshots
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ serve: $(RUNTIME)
 # Bounded load test on loopback (needs wrk: apt-get install wrk).
 loadtest: $(RUNTIME)
 	$(PY) manage.py loadtest
+
+# The whole API schema against a live throwaway server (schemathesis): no 5xx,
+# no answer that breaks the schema; reads as a team member, writes as staff.
+apicheck: $(DEV)
+	$(PY) manage.py apicheck
 
 # compose.yaml's web, worker and beat run natively on this machine's PostgreSQL
 # and Redis, and checked: health, a page, a task through the worker, a websocket.

@@ -85,6 +85,7 @@ class StableOrderingFilter(filters.OrderingFilter):
     """
 
     def filter(self, queryset, value):
+        value = [part for part in value or () if part]  # ``?ordering=,``
         if not value:
             return queryset
         ordering = [self.get_ordering_value(param) for param in value]

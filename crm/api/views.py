@@ -6,8 +6,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.decorators import action, api_view, permission_classes, schema
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from ..models import CLIENT_HAS_ORDERS, EMAIL_TAKEN_MESSAGE, Client, Order
@@ -22,6 +23,14 @@ from .serializers import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@permission_classes([AllowAny])
+@schema(None)
+def not_found(request, *args, **kwargs):
+    """Answer an unknown API URL as DRF answers a missing row."""
+    raise NotFound
 
 
 class Conflict(APIException):

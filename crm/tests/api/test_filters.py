@@ -157,6 +157,16 @@ def test_an_empty_filter_means_no_filter(api, make_client):
     client = make_client()
 
     assert ids(api.get("/api/clients/?vip=&created_after=&search=")) == {client.pk}
+    assert ids(api.get("/api/clients/?ordering=,")) == {client.pk}
+    assert ids(api.get("/api/orders/?ordering=")) == set()
+
+
+def test_empty_parts_of_an_ordering_are_skipped(api, make_client):
+    a, b = make_client(name="a"), make_client(name="b")
+
+    rows = api.get("/api/clients/?ordering=,-name,").json()["results"]
+
+    assert [row["id"] for row in rows] == [b.pk, a.pk]
 
 
 def test_dates_follow_the_sites_time_zone(api, make_client, settings):
