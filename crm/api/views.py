@@ -1,7 +1,9 @@
 """The API's endpoints: clients (with merge) and orders."""
 
+import hashlib
 import logging
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -11,6 +13,7 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from ..caching import client_list_version
 from ..models import CLIENT_HAS_ORDERS, EMAIL_TAKEN_MESSAGE, Client, Order
 from ..services import MergeError, client_merge
 from .filters import ClientFilter, OrderFilter
@@ -39,8 +42,26 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+#: Seconds a list page stays cached (any client or order change drops it sooner).
+LIST_CACHE_SECONDS = 60
+
+
 class CrmViewSet(viewsets.ModelViewSet):
-    """A ModelViewSet whose writes answer with the row as a read shows it."""
+    """A ModelViewSet with cached list pages; writes answer with the row as read."""
+
+    def list(self, request, *args, **kwargs):
+        # Pages are cached under the client data's version, as the public
+        # client list is (crm/caching.py): any client or order change, on any
+        # path, makes the next request read the database. The full URL is in
+        # the key: the query, and the host that next/avatar links are built on.
+        url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()
+        key = f"crm:api:{client_list_version()}:{self.basename}:{url}"
+        data = cache.get(key)
+        if data is None:
+            response = super().list(request, *args, **kwargs)
+            cache.set(key, response.data, LIST_CACHE_SECONDS)
+            return response
+        return Response(data)
 
     def perform_create(self, serializer):
         self._save(serializer)

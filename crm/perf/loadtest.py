@@ -67,6 +67,7 @@ TARGETS = (
     ("health", "/health/", False),
     ("client_list", "/clients/", True),
     ("admin_changelist", "/admin/crm/client/", True),
+    ("api_clients", "/api/clients/", True),
 )
 
 

@@ -111,6 +111,40 @@ def test_a_page_of_clients_runs_a_fixed_number_of_queries(
     assert len(response.json()["results"]) == rows
 
 
+def test_a_repeated_page_comes_from_the_cache_until_something_changes(
+    api, staff_api, make_client, make_order, django_assert_num_queries
+):
+    client = make_client()
+    api.get("/api/clients/?search=client%201")
+
+    with django_assert_num_queries(1):  # the token
+        again = api.get("/api/clients/?search=client%201")
+    make_order(client, "2.50")
+    after_order = api.get("/api/clients/?search=client%201").json()
+    staff_api.patch(f"/api/clients/{client.pk}/", {"name": "Renamed"}, format="json")
+    after_edit = api.get("/api/clients/?search=client%201").json()
+
+    assert again.json()["results"][0]["total_amount"] == "0.00"
+    assert after_order["results"][0]["total_amount"] == "2.50"
+    assert after_edit["results"] == []  # no longer matches
+
+
+def test_a_merge_shows_on_the_cached_list_at_once(staff_api, make_client, make_order):
+    survivor, other = make_client(), make_client()
+    make_order(other, "4.00")
+    assert staff_api.get("/api/clients/").json()["count"] == 2
+
+    staff_api.post(
+        "/api/clients/merge/",
+        {"survivor": survivor.pk, "others": [other.pk]},
+        format="json",
+    )
+    page = staff_api.get("/api/clients/").json()
+
+    assert page["count"] == 1
+    assert page["results"][0]["total_amount"] == "4.00"
+
+
 def test_a_missing_client_is_not_found(api):
     assert api.get("/api/clients/999999/").status_code == 404
     assert api.get(f"/api/clients/{10**30}/").status_code == 404
