@@ -324,7 +324,7 @@ REST_FRAMEWORK = {
     ),
     "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ("rest_framework.renderers.JSONRenderer",),
-    "DEFAULT_PARSER_CLASSES": ("rest_framework.parsers.JSONParser",),
+    "DEFAULT_PARSER_CLASSES": ("crm.api.parsers.JSONParser",),
     "NUM_PROXIES": CRM_LOGIN_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -66,6 +66,25 @@ def test_bodies_that_are_not_an_object_are_400(staff_api, url, raw):
     assert response.status_code == 400
 
 
+def test_json_nested_past_the_recursion_limit_is_400(staff_api):
+    raw = "[" * 100_000 + "]" * 100_000
+
+    response = staff_api.generic(
+        "POST", "/api/clients/", raw, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_json_in_an_unknown_charset_is_400(staff_api):
+    response = staff_api.generic(
+        "POST", "/api/clients/", b"{}", content_type="application/json; charset=nope"
+    )
+
+    assert response.status_code == 400
+
+
 def test_a_body_that_is_not_json_is_415(staff_api):
     response = staff_api.generic(
         "POST",
