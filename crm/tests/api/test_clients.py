@@ -393,3 +393,20 @@ def test_money_keeps_two_decimals(api, make_client, make_order):
 
     assert row["total_amount"] == "0.30"
     assert Decimal(row["total_amount"]) == Decimal("0.30")
+
+
+def test_a_duplicate_saved_meanwhile_is_still_a_field_error(
+    staff_api, make_client, monkeypatch
+):
+    # Another request saves the same email between this one's check and save:
+    # the database's unique index answers, as the email field's error.
+    make_client(email="race@mail.test")
+    monkeypatch.setattr(Client, "validate_constraints", lambda self, exclude=None: None)
+
+    response = staff_api.post(
+        "/api/clients/", {"name": "Racer", "email": "RACE@mail.test"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"email": ["A client with this email already exists."]}
+    assert Client.objects.count() == 1
