@@ -68,7 +68,7 @@ def check_docs_page(base):
     return len(local)
 
 
-def schemathesis(base, token, methods, max_examples, say):
+def schemathesis(base, token, methods, max_examples, say, cwd):
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
@@ -97,7 +97,10 @@ def schemathesis(base, token, methods, max_examples, say):
     for method in methods:
         command += ["--include-method", method]
     say(f"schemathesis ({', '.join(methods)})…")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # In the throwaway folder: schemathesis keeps a cache where it runs.
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=cwd
+    )
     say(result.stdout[-3000:])
     if result.returncode:
         say(result.stderr[-3000:])
@@ -150,9 +153,9 @@ def run(*, max_examples, say=print):
         try:
             wait_until_up(f"{base}/health/")
             assets = check_docs_page(base)
-            reads = schemathesis(base, reader, ["GET"], max_examples, say)
+            reads = schemathesis(base, reader, ["GET"], max_examples, say, tmp)
             writes = schemathesis(
-                base, staff, ["POST", "PUT", "PATCH", "DELETE"], max_examples, say
+                base, staff, ["POST", "PUT", "PATCH", "DELETE"], max_examples, say, tmp
             )
         finally:
             server.terminate()
