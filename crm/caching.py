@@ -6,7 +6,9 @@ from uuid import uuid4
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import transaction
+from django.dispatch import receiver
 
+from .cache import cache_reconnected
 from .models import Client
 
 VERSION_KEY = "crm:client-list:version"
@@ -29,6 +31,13 @@ def _data_version():
 
 def _new_version():
     cache.set(VERSION_KEY, uuid4().hex, None)
+
+
+@receiver(cache_reconnected)
+def _start_afresh(**kwargs):
+    # Invalidations made while the cache was away were lost: drop everything
+    # cached before the outage.
+    _new_version()
 
 
 def invalidate_client_list():
