@@ -1,6 +1,7 @@
 """Views of the public client pages and the health check."""
 
 import posixpath
+import sys
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,13 +9,15 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import ProtectedError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse_lazy
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView, View
 from django.views.static import serve
@@ -203,3 +206,13 @@ def health(request):
     return HttpResponse(
         "\n".join(lines) + "\n", status=status, content_type="text/plain"
     )
+
+
+def server_error(request):
+    """Django's 500, except when the database is away: a 503 that says so."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        response = HttpResponse(render_to_string("database_away.html"), status=503)
+        response["Retry-After"] = "5"
+        return response
+    return defaults.server_error(request)

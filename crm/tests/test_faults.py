@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.urls import reverse
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -252,3 +253,26 @@ def test_a_broker_lost_between_check_and_send_undoes_the_start(
     assert ("error", jobs.QUEUE_AWAY) in messages_of(response)
     assert not Job.objects.exists()
     assert not any(jobs.files_dir().iterdir())
+
+
+def test_a_database_that_is_away_is_a_503_that_says_so(client, settings):
+    settings.CRM_PUBLIC_LOGIN_REQUIRED = False
+    client.raise_request_exception = False
+    with mock.patch(
+        "django.db.backends.base.base.BaseDatabaseWrapper.cursor",
+        side_effect=OperationalError("connection refused"),
+    ):
+        response = client.get(LIST)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "The database is unavailable right now" in response.content.decode()
+
+
+def test_other_errors_stay_a_500(client, settings):
+    settings.CRM_PUBLIC_LOGIN_REQUIRED = False
+    client.raise_request_exception = False
+    with mock.patch("crm.views.client_list_page", side_effect=ValueError("bug")):
+        response = client.get(LIST)
+
+    assert response.status_code == 500
