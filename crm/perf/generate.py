@@ -185,6 +185,7 @@ def generate_data(clients, orders, *, seed=None, progress=None):
                 updated_at=created,
             )
             client.apply_create_rules()
+            client.refresh_keys()
             made.append(vars(client))
             if len(made) == BATCH:
                 _insert(Client, made)
