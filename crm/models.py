@@ -442,6 +442,23 @@ class ClientQuerySet(models.QuerySet):
             found.update((client.email, client) for client in clients)
         return found
 
+    def duplicate_groups(self, key):
+        """Return ``{key: value, "size": n}`` rows for keys two or more clients share.
+
+        ``key`` is one of ``KEY_FIELDS``; blank keys are not duplicates. Read
+        off the key's index, in key order.
+        """
+        if key not in KEY_FIELDS:
+            raise ValueError(f"Not a duplicate key: {key}")
+        return (
+            self.exclude(**{key: ""})
+            .order_by()
+            .values(key)
+            .annotate(size=models.Count("pk"))
+            .filter(size__gt=1)
+            .order_by(key)
+        )
+
     def search(self, query, *, phone=False):
         """Filter by name OR email containing ``query`` in any letter case.
 
