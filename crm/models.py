@@ -782,8 +782,8 @@ class MergeRecord(models.Model):
     )
     survivor_id = models.BigIntegerField(db_index=True)
     survivor_repr = models.CharField("survivor", max_length=400)
-    #: The merged clients as they were (Django's JSON serialization).
-    merged = models.TextField()
+    #: The merged clients as they were: ``{field: value as text}`` each.
+    merged = models.JSONField(default=list)
     merged_repr = models.TextField("merged clients")
     #: The survivor's values before and after the merge, for the fields it set.
     survivor_before = models.JSONField(default=dict)

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.core import serializers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
 from django.db.models import Exists, OuterRef, Subquery, Value
@@ -97,7 +96,7 @@ def client_merge(*, survivor, others, user):
             user=user,
             survivor_id=survivor.pk,
             survivor_repr=str(survivor)[:400],
-            merged=serializers.serialize("json", merged),
+            merged=[_stored(client) for client in merged],
             merged_repr=", ".join(str(client) for client in merged),
             survivor_before={field: before[field] for field in filled},
             survivor_after={field: _plain(survivor, field) for field in filled},
@@ -149,6 +148,25 @@ def _plain(client, field):
     """Return a client's field as JSON keeps it (a file as its name)."""
     value = getattr(client, field)
     return getattr(value, "name", value)
+
+
+def _stored(client):
+    """Return a client's stored values as text, exactly (microseconds too)."""
+    return {
+        field.attname: field.value_to_string(client)
+        for field in Client._meta.concrete_fields
+    }
+
+
+def _unstored(values):
+    """Return the client that ``_stored`` kept."""
+    return Client(
+        **{
+            field.attname: field.to_python(values[field.attname])
+            for field in Client._meta.concrete_fields
+            if field.attname in values
+        }
+    )
 
 
 def _moved_orders(record, client_id):
@@ -226,7 +244,7 @@ def _merge_undo(record, user):
         raise UndoError("This merge no longer exists.", code="gone")
     if record.undone_at is not None:
         raise UndoError(ALREADY_UNDONE % {"what": "merge"}, code="undone")
-    restored = [item.object for item in serializers.deserialize("json", record.merged)]
+    restored = [_unstored(values) for values in record.merged]
     pks = sorted({record.survivor_id, *(client.pk for client in restored)})
     locked = {
         client.pk: client
@@ -392,10 +410,11 @@ def _import_undo(record, user):
     record_history(deleted_clients, history_type="-", user=user, reason=reason)
     connection = connections[deleted_clients.db]
     # One DELETE: an import's clients have no orders, avatars or signals to run.
+    history_table = connection.ops.quote_name(History._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM crm_client WHERE id IN (SELECT id FROM {connection.ops.quote_name(History._meta.db_table)} WHERE "
-            "history_import_id = %s AND history_type = '+')",
+            f"DELETE FROM crm_client WHERE id IN (SELECT id FROM {history_table} "
+            "WHERE history_import_id = %s AND history_type = '+')",
             [record.pk],
         )
         deleted = cursor.rowcount

@@ -124,9 +124,7 @@ def merge_view(modeladmin, request):
         modeladmin.message_user(request, message, messages.WARNING)
         return redirect(changelist)
     clients = (
-        modeladmin.get_queryset(request)
-        .filter(pk__in=ids)
-        .order_by("created_at", "pk")
+        modeladmin.get_queryset(request).filter(pk__in=ids).order_by("created_at", "pk")
     )
     if len(clients) < 2:
         modeladmin.message_user(request, NEEDS_TWO, messages.WARNING)

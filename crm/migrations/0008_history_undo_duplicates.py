@@ -339,7 +339,7 @@ class Migration(migrations.Migration):
                     "survivor_repr",
                     models.CharField(max_length=400, verbose_name="survivor"),
                 ),
-                ("merged", models.TextField()),
+                ("merged", models.JSONField(default=list)),
                 ("merged_repr", models.TextField(verbose_name="merged clients")),
                 ("survivor_before", models.JSONField(default=dict)),
                 ("survivor_after", models.JSONField(default=dict)),
