@@ -299,9 +299,10 @@ def _merge_undo(record, user):
         )
 
     reason = f"Undo of merge #{record.pk}"
-    for client in restored:
-        # A raw save: the stored values as they were (created_at included).
-        Client.save_base(client, raw=True, force_insert=True)
+    # A raw insert: the stored values as they were (created_at included).
+    Client.objects._insert(
+        restored, fields=Client._meta.local_concrete_fields, raw=True
+    )
     restored_pks = [client.pk for client in restored]
     record_history(
         Client.objects.filter(pk__in=restored_pks),

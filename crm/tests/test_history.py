@@ -197,3 +197,11 @@ def test_the_migration_fills_the_keys_of_existing_clients(make_client):
 
     client.refresh_from_db()
     assert (client.name_key, client.phone_key) == ("annemarie", "331")
+
+
+def test_fixture_clients_get_their_duplicate_keys():
+    from django.core.management import call_command
+
+    call_command("loaddata", "demo", verbosity=0)
+    assert Client.objects.exists()
+    assert not Client.objects.filter(name_key="").exists()
