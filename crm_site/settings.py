@@ -308,3 +308,6 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 # back to an old version is "undo" of a merge or an import, which checks what
 # changed since; the history pages only show.
 SIMPLE_HISTORY_REVERT_DISABLED = True
+# An object's history is found by its id (indexed); an index on the date alone
+# would only slow down the history rows a bulk import writes.
+SIMPLE_HISTORY_DATE_INDEX = False

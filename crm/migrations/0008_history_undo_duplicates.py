@@ -130,10 +130,10 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "created_at",
-                    models.DateTimeField(blank=True, db_index=True, editable=False),
+                    models.DateTimeField(blank=True, editable=False),
                 ),
                 ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_date", models.DateTimeField()),
                 ("history_change_reason", models.CharField(max_length=100, null=True)),
                 (
                     "history_type",
@@ -280,11 +280,11 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "created_at",
-                    models.DateTimeField(blank=True, db_index=True, editable=False),
+                    models.DateTimeField(blank=True, editable=False),
                 ),
                 ("updated_at", models.DateTimeField(blank=True, editable=False)),
                 ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_date", models.DateTimeField()),
                 ("history_change_reason", models.CharField(max_length=100, null=True)),
                 (
                     "history_type",

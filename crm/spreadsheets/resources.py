@@ -12,7 +12,7 @@ from import_export import resources
 from import_export.instance_loaders import BaseInstanceLoader
 
 from ..caching import invalidate_client_list
-from ..history import write_history
+from ..history import record_history, write_history
 from ..live import events
 from ..models import KEY_FIELDS, Client, ImportRecord, Order, normalize_email
 from .columns import CLIENT_COLUMNS, ORDER_COLUMNS, names
@@ -454,6 +454,18 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
 
     def _write_history(self, instances, history_type):
         """Record the rows just written in their history, in one statement."""
+        extra = self.history_columns(history_type)
+        if history_type == "+" and not any(map(callable, extra.values())):
+            # New rows are stored as they are: the database copies them.
+            model = self._meta.model
+            pks = [instance.pk for instance in instances]
+            record_history(
+                model.objects.using(self.get_db_connection_name()).filter(pk__in=pks),
+                history_type=history_type,
+                user=self._user,
+                **extra,
+            )
+            return
         write_history(
             instances,
             history_type=history_type,
@@ -547,12 +559,10 @@ class ClientResource(CrmResource):
     def history_columns(self, history_type):
         if self.import_record is None:
             return {}
-        return {
-            "history_import_id": self.import_record.pk,
-            "history_before": (lambda instance: instance._history_before)
-            if history_type == "~"
-            else None,
-        }
+        columns = {"history_import_id": self.import_record.pk}
+        if history_type == "~":
+            columns["history_before"] = lambda instance: instance._history_before
+        return columns
 
     def before_save_instance(self, instance, row, **kwargs):
         # Bulk writes skip save(): run what save() and auto_now would do.
