@@ -332,7 +332,13 @@ def _imported(job, *, dry_run):
     job.rows_total = len(dataset)
     resource = resource_cls(progress=progress)
     expected = None if dry_run else job.result.get("digest")
-    result = resource.import_data(dataset, dry_run=dry_run, expected_digest=expected)
+    result = resource.import_data(
+        dataset,
+        dry_run=dry_run,
+        expected_digest=expected,
+        user=job.user,
+        job=None if dry_run else job,
+    )
     job.result = {
         **job.result,
         "progress_reports": progress.reports,

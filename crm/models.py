@@ -13,8 +13,10 @@ from django.db.models import DecimalField, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import Contains
 from django.urls import reverse
+from simple_history.models import HistoricalRecords
 
 from . import avatars
+from .history import history_user
 
 EMAIL_TAKEN = "email_taken"
 EMAIL_TAKEN_MESSAGE = "A client with this email already exists."
@@ -298,6 +300,65 @@ class AvatarField(models.ImageField):
         return super().formfield(**{"form_class": AvatarFormField, **kwargs})
 
 
+# Duplicate keys ----------------------------------------------------------------
+
+
+def name_key(name):
+    """Return a name as duplicates compare it: no case, accents or spacing."""
+    if not isinstance(name, str):
+        return ""
+    decomposed = unicodedata.normalize("NFKD", name)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return "".join(letters.casefold().split())[:255]
+
+
+def phone_key(phone):
+    """Return a phone number as duplicates compare it: its digits, ``00`` = ``+``."""
+    digits = "".join(c for c in normalize_phone(phone or "") if c.isdigit())
+    if (phone or "").strip().startswith("00") or digits.startswith("00"):
+        digits = digits[2:]
+    return digits
+
+
+def email_key(email):
+    """Return an email as duplicates compare it: normalized, without ``+tag``."""
+    email = normalize_email(email)
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return email
+    return f"{local.partition('+')[0] or local}@{domain}"
+
+
+class KeyField(models.CharField):
+    """A column derived from another field on every save (``save``, ``bulk_create``).
+
+    Indexed so that "Possible duplicates" groups clients without a scan.
+    ``QuerySet.update()`` and raw SQL must set it themselves
+    (``Client.refresh_keys``).
+    """
+
+    def __init__(self, *args, source=None, function=None, **kwargs):
+        self.source, self.function = source, function
+        kwargs.setdefault("max_length", 255)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("db_index", True)
+        # Raw SQL that does not know the column still inserts (key left blank).
+        kwargs.setdefault("db_default", "")
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        # Migrations see a plain column: they fill it themselves (0008).
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs
+
+    def pre_save(self, model_instance, add):
+        if self.function is not None:
+            value = self.function(getattr(model_instance, self.source))
+            setattr(model_instance, self.attname, value)
+        return getattr(model_instance, self.attname)
+
+
 # Search ------------------------------------------------------------------------
 
 
@@ -381,6 +442,23 @@ class ClientQuerySet(models.QuerySet):
             found.update((client.email, client) for client in clients)
         return found
 
+    def duplicate_groups(self, key):
+        """Return ``{key: value, "size": n}`` rows for keys two or more clients share.
+
+        ``key`` is one of ``KEY_FIELDS``; blank keys are not duplicates. Read
+        off the key's index, in key order.
+        """
+        if key not in KEY_FIELDS:
+            raise ValueError(f"Not a duplicate key: {key}")
+        return (
+            self.exclude(**{key: ""})
+            .order_by()
+            .values(key)
+            .annotate(size=models.Count("pk"))
+            .filter(size__gt=1)
+            .order_by(key)
+        )
+
     def search(self, query, *, phone=False):
         """Filter by name OR email containing ``query`` in any letter case.
 
@@ -401,6 +479,27 @@ class ClientQuerySet(models.QuerySet):
         return self.filter(condition)
 
 
+KEY_FIELDS = ("email_key", "name_key", "phone_key")
+
+
+class ClientHistory(models.Model):
+    """What a client's history rows carry besides the client's fields."""
+
+    #: The import that wrote this row (its undo finds the rows by it).
+    history_import = models.ForeignKey(
+        "crm.ImportRecord",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    #: For a row an import updated: the imported fields' values before it.
+    history_before = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class Client(models.Model):
     name = models.CharField(
         max_length=100, validators=[validate_no_hidden_characters, validate_visible]
@@ -415,8 +514,19 @@ class Client(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # What "Possible duplicates" groups by (see KeyField).
+    email_key = KeyField(source="email", function=email_key)
+    name_key = KeyField(source="name", function=name_key)
+    phone_key = KeyField(source="phone", function=phone_key)
 
     objects = ClientQuerySet.as_manager()
+    history = HistoricalRecords(
+        excluded_fields=KEY_FIELDS,
+        get_user=history_user,
+        bases=[ClientHistory],
+        # Fewer indexes to keep up to date on a bulk import's history rows.
+        no_db_index=["created_at"],
+    )
 
     class Meta:
         ordering = ("-created_at", "-pk")
@@ -444,6 +554,14 @@ class Client(models.Model):
         if self._state.adding:
             self.apply_create_rules()
         update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            # A key follows its field: saved whenever the field is.
+            keys = [
+                key
+                for key in KEY_FIELDS
+                if self._meta.get_field(key).source in update_fields
+            ]
+            update_fields = kwargs["update_fields"] = [*update_fields, *keys]
         tracks_avatar = not self._state.adding and (
             update_fields is None or "avatar" in update_fields
         )
@@ -455,6 +573,12 @@ class Client(models.Model):
 
     def get_absolute_url(self):
         return reverse("clients:edit", args=(self.pk,))
+
+    def refresh_keys(self):
+        """Set the duplicate keys from the fields (for writes that skip ``save``)."""
+        for name in KEY_FIELDS:
+            field = self._meta.get_field(name)
+            setattr(self, name, field.function(getattr(self, field.source)))
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -507,6 +631,8 @@ class Order(models.Model):
         max_length=20, choices=Status, default=Status.NEW, db_index=True
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    history = HistoricalRecords(get_user=history_user, no_db_index=["created_at"])
 
     class Meta:
         ordering = ("-created_at", "-pk")
@@ -640,3 +766,102 @@ class SentReport(models.Model):
 
     def __str__(self):
         return f"Order report for {self.month:%Y-%m}"
+
+
+# Undo ----------------------------------------------------------------------------
+
+
+class MergeRecord(models.Model):
+    """A merge, with what its undo needs: the merged clients and the survivor before."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="merged by",
+    )
+    survivor_id = models.BigIntegerField(db_index=True)
+    survivor_repr = models.CharField("survivor", max_length=400)
+    #: The merged clients as they were: ``{field: value as text}`` each.
+    merged = models.JSONField(default=list)
+    merged_repr = models.TextField("merged clients")
+    #: The survivor's values before and after the merge, for the fields it set.
+    survivor_before = models.JSONField(default=dict)
+    survivor_after = models.JSONField(default=dict)
+    orders_moved = models.PositiveIntegerField(default=0)
+    #: Avatar files of the merged clients, kept while the merge can be undone.
+    files = models.TextField(blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        verbose_name = "merge"
+
+    def __str__(self):
+        return f"Merge into {self.survivor_repr} #{self.pk}"
+
+
+class MergedOrder(models.Model):
+    """An order a merge moved, and the client it belonged to."""
+
+    record = models.ForeignKey(
+        MergeRecord, on_delete=models.CASCADE, related_name="orders"
+    )
+    order_id = models.BigIntegerField()
+    client_id = models.BigIntegerField()
+
+    class Meta:
+        ordering = ("record", "order_id")
+        # The undo's UPDATE finds each order's first client through it.
+        constraints = (
+            models.UniqueConstraint(
+                fields=("record", "order_id"), name="crm_mergedorder_record_order"
+            ),
+        )
+
+    def __str__(self):
+        return f"Order {self.order_id} from client {self.client_id}"
+
+
+class ImportRecord(models.Model):
+    """A client import; its history rows say what it created and updated."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="imported by",
+    )
+    job = models.ForeignKey(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    file_name = models.CharField(max_length=255, blank=True)
+    created = models.PositiveIntegerField("clients created", default=0)
+    updated = models.PositiveIntegerField("clients updated", default=0)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        verbose_name = "client import"
+
+    def __str__(self):
+        name = f" of {self.file_name}" if self.file_name else ""
+        return f"Import{name} #{self.pk}"

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "channels",
     "import_export",
     "rangefilter",
+    "simple_history",
     "crm",
 ]
 
@@ -73,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # History rows name the request's user (see crm/history.py for the rest).
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Last: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -302,3 +305,11 @@ IMPORT_EXPORT_TMP_STORAGE_CLASS = (
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+
+# django-simple-history: client and order history (see docs/staff.md). Going
+# back to an old version is "undo" of a merge or an import, which checks what
+# changed since; the history pages only show.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+# An object's history is found by its id (indexed); an index on the date alone
+# would only slow down the history rows a bulk import writes.
+SIMPLE_HISTORY_DATE_INDEX = False

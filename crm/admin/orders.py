@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db import connections
 from django.db.models import Q
 from rangefilter.filters import NumericRangeFilterBuilder
+from simple_history.admin import SimpleHistoryAdmin
 
 from ..models import Client, Order, contains_any_case
 from ..spreadsheets.resources import OrderResource
@@ -11,7 +12,7 @@ from .base import CREATED_RANGE_FILTER, CrmModelAdmin
 
 
 @admin.register(Order)
-class OrderAdmin(CrmModelAdmin):
+class OrderAdmin(SimpleHistoryAdmin, CrmModelAdmin):
     resource_classes = (OrderResource,)
     list_display = ("title", "client", "amount", "status", "created_at")
     list_filter = (

@@ -38,7 +38,7 @@ from .. import jobs
 from ..models import Client, Job, Order, is_vip_email
 from ..services import client_merge
 from ..spreadsheets.columns import CLIENT_COLUMNS
-from ..spreadsheets.resources import ClientResource
+from ..spreadsheets.resources import ClientResource, CrmResource
 from .generate import generate_data
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -245,6 +245,39 @@ def import_raw_sqlite(db_path, text):
 def delete_all_clients():
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM crm_client")
+        cursor.execute(f"DELETE FROM {Client.history.model._meta.db_table}")
+        cursor.execute("DELETE FROM crm_importrecord")
+
+
+@contextmanager
+def history_off():
+    """Import without writing history rows: the baseline of their cost."""
+    write = CrmResource._write_history
+    CrmResource._write_history = lambda self, instances, history_type: None
+    try:
+        yield
+    finally:
+        CrmResource._write_history = write
+
+
+def measure_history(size, say):
+    """The import with its history rows against the same import without them."""
+    text = client_csv(size.import_rows, seed=14)
+    say(f"history: {size.import_rows:,} rows imported without, then with history")
+    with history_off():
+        without, rows = timed(import_ours, text)
+    delete_all_clients()
+    with_history, _ = timed(import_ours, text)
+    written = Client.history.model.objects.count()
+    delete_all_clients()
+    if written != rows:
+        raise RuntimeError(f"the import wrote {written} history rows for {rows}")
+    return {
+        "history.import_rows": rows,
+        "history.import_seconds_without": without,
+        "history.import_seconds_with": with_history,
+        "history.import_ratio": with_history / without,
+    }
 
 
 def measure_import(db_path, size, say):
@@ -453,6 +486,27 @@ def measure_changelist(size, say):
     }
 
 
+# Possible duplicates --------------------------------------------------------
+
+
+def measure_duplicates(size, say, changelist_ms):
+    """The "possible duplicates" page, each kind, against the client list."""
+    _user, http = superuser_client()
+    url = "/admin/crm/client/duplicates/"
+    say(f"duplicates: {size.requests} requests per kind")
+    results = {}
+    for kind in ("email_key", "phone_key", "name_key"):
+        name = kind.removesuffix("_key")
+        results[f"duplicates.{name}_ms"] = median_ms(
+            http, url, {"kind": kind}, size.requests
+        )
+        results[f"duplicates.{name}_queries"] = queries_of(http, url, {"kind": kind})
+    slowest = max(v for k, v in results.items() if k.endswith("_ms"))
+    results["duplicates.page_ms"] = slowest
+    results["duplicates.ratio_vs_changelist"] = slowest / changelist_ms
+    return results
+
+
 # Merge --------------------------------------------------------------------
 
 
@@ -581,11 +635,13 @@ def run(clients=None, orders=None, quick=False, job_rows=None, say=print):
     started = time.perf_counter()
     with throwaway_database() as db_path:
         results.update(measure_import(db_path, size, say))
+        results.update(measure_history(size, say))
         results.update(measure_preview(size, say))
         results.update(measure_job(size, say))
         say(f"data: {size.clients:,} clients, {size.orders:,} orders")
         generate_data(size.clients, size.orders, seed=1)
         results.update(measure_changelist(size, say))
+        results.update(measure_duplicates(size, say, results["changelist.ms"]))
         results.update(measure_merge(say))
         results.update(measure_export(size, say))
     results["benchmark.seconds"] = time.perf_counter() - started

@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ..caching import invalidate_client_list
+from ..history import record_history
 from ..models import Client, Order, is_blocked_email
 from ..totals import recount_totals
 
@@ -185,6 +186,7 @@ def generate_data(clients, orders, *, seed=None, progress=None):
                 updated_at=created,
             )
             client.apply_create_rules()
+            client.refresh_keys()
             made.append(vars(client))
             if len(made) == BATCH:
                 _insert(Client, made)
@@ -199,12 +201,16 @@ def generate_data(clients, orders, *, seed=None, progress=None):
             .order_by("pk")
             .values_list("pk", "created_at")
         )
+        if clients:
+            # Their first history rows, in one statement.
+            record_history(Client.objects.filter(pk__gte=start), history_type="+")
         if orders:
             with _order_totals_trigger_off():
                 last = Order.objects.aggregate(n=Max("pk"))["n"] or 0
                 _insert_orders(rng, now, ids, orders, report)
                 if connection.vendor == "sqlite":
                     recount_totals(connection, first_order_id=last + 1)
+            record_history(Order.objects.filter(pk__gt=last), history_type="+")
     invalidate_client_list()
     return clients, orders
 

@@ -116,6 +116,9 @@ REQUIRED = (
     "changelist.sorted_ratio_vs_stock_admin",
     "merge.queries_10k_orders",
     "merge.queries_10_orders",
+    "history.import_ratio",
+    "duplicates.page_ms",
+    "duplicates.ratio_vs_changelist",
 )
 
 
