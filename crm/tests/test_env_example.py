@@ -17,13 +17,18 @@ NOT_IN_ENV_FILE = {
     "DJANGO_MEDIA_ROOT",
     "CRM_PRIVATE_FILES_DIR",
     "CRM_IMPORT_UPLOAD_DIR",
+    "GUNICORN_BIND",
+    "GUNICORN_WORKER_CLASS",  # compose's web serves websockets: uvicorn workers
 }
 #: Read by compose itself, not by the site.
 COMPOSE_ONLY = {"WEB_PORT", "POSTGRES_PASSWORD"}
 
 
 def variables_read_by_settings():
-    text = (ROOT / "crm_site" / "settings.py").read_text()
+    text = "".join(
+        (ROOT / "crm_site" / name).read_text()
+        for name in ("settings.py", "gunicorn.conf.py")
+    )
     pattern = r'(?:environ\.get|env_int|env_bool|env_list|env)\(\s*"([A-Z0-9_]+)"'
     return set(re.findall(pattern, text))
 
