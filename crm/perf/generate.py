@@ -202,6 +202,11 @@ def _bulk_load(model, rows, *, triggers=()):
         table,
     )
     with connection.cursor() as cursor:
+        # ALTER TABLE refuses while checks of rows written earlier in this
+        # transaction are pending: run them now. Django's constraints are all
+        # DEFERRABLE INITIALLY DEFERRED, which the second statement restores.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         for name, _definition in foreign_keys:
             cursor.execute(f"ALTER TABLE {quoted} DROP CONSTRAINT {name}")
         for name, _definition in indexes:
