@@ -17,7 +17,7 @@ from django.db import connections
 from django.utils.functional import cached_property
 
 #: Lists of up to this many rows are counted exactly.
-EXACT_LIMIT = 10_000
+EXACT_LIMIT = 1_000
 
 
 class EstimatedCount(int):

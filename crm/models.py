@@ -11,7 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connections, models
 from django.db.models import DecimalField, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
-from django.db.models.lookups import Contains
+from django.db.models.lookups import Contains, IsNull
 from django.urls import reverse
 
 from . import avatars
@@ -509,10 +509,10 @@ class OrderQuerySet(models.QuerySet):
         them go in as a list of ids, which the ``client_id`` index answers
         next to the title's trigram index, so no order is read that does not
         match. A term that many clients match is common: there each order is
-        checked against its client as the orders are read in the list's
-        order, and a page fills within the first few hundred. (A plain
-        ``client IN (subquery)`` next to an ``OR`` reads every order.) The
-        matching clients are read when ``search`` is called.
+        checked against its client (by primary key) as the orders are read in
+        the list's order, and a page fills within the first few hundred. (A
+        plain ``client IN (subquery)`` next to an ``OR`` reads every order.)
+        The matching clients are read when ``search`` is called.
         """
         query = clean_search_query(query)
         if not query:
@@ -526,9 +526,11 @@ class OrderQuerySet(models.QuerySet):
         ids = list(clients.values_list("pk", flat=True)[: limit + 1])
         if len(ids) <= limit:
             return self.filter(condition | Q(client_id__in=ids))
-        return self.filter(
-            condition | Q(models.Exists(clients.filter(pk=OuterRef("client_id"))))
-        )
+        # A scalar subquery, looked up per order by primary key as the orders
+        # are read: PostgreSQL would hash an EXISTS or IN, reading every
+        # matching client first (118,000 for "gmail" at a million clients).
+        matches = clients.filter(pk=OuterRef("client_id")).values(hit=Value(1))
+        return self.filter(condition | Q(IsNull(Subquery(matches), False)))
 
 
 class Order(models.Model):
