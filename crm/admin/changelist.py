@@ -58,6 +58,8 @@ class ChangelistQuerySet(ClientQuerySet):
         its keys (the search's own indexes answer that); if that is all of
         them, the dates are read from those rows alone.
         """
+        if self.count_source is not None:  # the same rows, without the join
+            return self.count_source._date_rows()
         if not self.query.has_filters():
             return self.order_by()
         if not hasattr(self, "_few_keys"):
