@@ -46,7 +46,9 @@ def count_rows(queryset, exact_limit=EXACT_LIMIT):
     if connections[queryset.db].vendor != "postgresql":
         return queryset.count()
     # The admin's changelist may know cheaper rows to count (the same ones).
-    queryset = getattr(queryset, "count_source", None) or queryset
+    source = getattr(queryset, "count_source", None)
+    if source is not None:  # (not ``or``: a queryset's truth would run it)
+        queryset = source
     counted = queryset.order_by().values("pk")[: exact_limit + 1].count()
     if counted <= exact_limit:
         return counted
