@@ -9,6 +9,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from .cache import cache_reconnected
+from .counting import CountingPaginator
 from .models import Client
 
 VERSION_KEY = "crm:client-list:version"
@@ -69,7 +70,8 @@ def client_list_page(query, page, per_page):
     cached = cache.get(key)
     if cached is None:
         queryset = Client.objects.search(query).with_order_totals()
-        found = Paginator(queryset, per_page).get_page(asked)
+        # Past 1,000 matches on PostgreSQL the count is an estimate.
+        found = CountingPaginator(queryset, per_page).get_page(asked)
         cached = (list(found.object_list), found.paginator.count, found.number)
         cache.set(key, cached, TIMEOUT)
     clients, count, number = cached

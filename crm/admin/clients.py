@@ -69,8 +69,6 @@ class ClientAdmin(SimpleHistoryAdmin, CrmModelAdmin):
     actions = (merge_clients,)
     # The base of the import/export buttons' template (django-import-export).
     change_list_template = "admin/crm/client/change_list.html"
-    # The full count is a second COUNT(*) on every page load; "Show all" is enough.
-    show_full_result_count = False
 
     class Media:
         # New orders show up on the list and the client page without a reload.

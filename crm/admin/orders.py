@@ -1,12 +1,10 @@
 """Admin for orders."""
 
 from django.contrib import admin
-from django.db import connections
-from django.db.models import Q
 from rangefilter.filters import NumericRangeFilterBuilder
 from simple_history.admin import SimpleHistoryAdmin
 
-from ..models import Client, Order, contains_any_case
+from ..models import Order
 from ..spreadsheets.resources import OrderResource
 from .base import CREATED_RANGE_FILTER, CrmModelAdmin
 
@@ -26,11 +24,4 @@ class OrderAdmin(SimpleHistoryAdmin, CrmModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """Find orders by title or by their client, in any letter case."""
-        term = search_term.replace("\x00", "").strip()
-        if not term:
-            return queryset, False
-        vendor = connections[queryset.db].vendor
-        return queryset.filter(
-            contains_any_case("title", term, vendor)
-            | Q(client__in=Client.objects.search(term))
-        ), False
+        return queryset.search(search_term), False

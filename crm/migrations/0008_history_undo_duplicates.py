@@ -53,7 +53,7 @@ def fill_duplicate_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0006_jobs_and_reports"),
+        ("crm", "0007_trigram_search_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
