@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint serve loadtest apicheck stack screenshots
+.PHONY: run test lint serve loadtest apicheck stack soak screenshots
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ apicheck: $(DEV)
 # and Redis, and checked: health, a page, a task through the worker, a websocket.
 stack: $(RUNTIME)
 	$(PY) manage.py stack
+
+# A few minutes of load while throwaway Redis and PostgreSQL are stopped and
+# started and a worker is killed mid-import: no 500, nothing lost (needs wrk,
+# redis-server and PostgreSQL's server binaries).
+soak: $(RUNTIME)
+	$(PY) manage.py soak
 
 # Retake docs/screenshots/*.png in headless Chromium (needs /usr/bin/chromium).
 screenshots: $(DEV)

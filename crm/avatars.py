@@ -131,6 +131,12 @@ def delete_when_unused(name, *, model, field="avatar", storage=None):
 
 
 def _delete_if_unused(name, model, field, storage):
-    # A merge hands a merged client's avatar to the survivor: keep it then.
-    if not model._default_manager.filter(**{field: name}).exists():
-        storage.delete(name)
+    from .models import MergeRecord
+
+    # A merge hands a merged client's avatar to the survivor: keep it then;
+    # and keep a merged client's own while the merge can be undone.
+    if model._default_manager.filter(**{field: name}).exists():
+        return
+    if MergeRecord.objects.filter(undone_at=None, files__contains=name).exists():
+        return
+    storage.delete(name)

@@ -6,7 +6,10 @@ from uuid import uuid4
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import transaction
+from django.dispatch import receiver
 
+from .cache import cache_reconnected
+from .counting import CountingPaginator
 from .models import Client
 
 VERSION_KEY = "crm:client-list:version"
@@ -29,6 +32,13 @@ def _data_version():
 
 def _new_version():
     cache.set(VERSION_KEY, uuid4().hex, None)
+
+
+@receiver(cache_reconnected)
+def _start_afresh(**kwargs):
+    # Invalidations made while the cache was away were lost: drop everything
+    # cached before the outage.
+    _new_version()
 
 
 def invalidate_client_list():
@@ -60,7 +70,8 @@ def client_list_page(query, page, per_page):
     cached = cache.get(key)
     if cached is None:
         queryset = Client.objects.search(query).with_order_totals()
-        found = Paginator(queryset, per_page).get_page(asked)
+        # Past 1,000 matches on PostgreSQL the count is an estimate.
+        found = CountingPaginator(queryset, per_page).get_page(asked)
         cached = (list(found.object_list), found.paginator.count, found.number)
         cache.set(key, cached, TIMEOUT)
     clients, count, number = cached

@@ -3,6 +3,7 @@
 import logging
 import pickle
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from .live import events
 from .models import Job
@@ -101,14 +103,75 @@ class Progress:
 # Starting ---------------------------------------------------------------------
 
 
-def _enqueue(job):
+QUEUE_AWAY = (
+    "Background work is unavailable right now: its queue (Redis) cannot be "
+    "reached. Nothing was started; try again in a minute."
+)
+
+
+class JobsUnavailable(Exception):
+    """The broker cannot take a job now; nothing was started or changed."""
+
+    def __init__(self):
+        super().__init__(QUEUE_AWAY)
+
+
+def queue_available():
+    """Whether the broker takes jobs now (always, when jobs run in-process)."""
     from .tasks import run_job
 
-    transaction.on_commit(lambda: run_job.delay(job.pk))
+    app = run_job.app
+    if app.conf.task_always_eager:
+        return True
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0, timeout=2
+            )
+    except (KombuOperationalError, OSError):
+        return False
+    return True
+
+
+def _enqueue(job, undo):
+    """Queue ``job`` once the transaction commits; if the broker is away, call
+    ``undo()`` so nothing stays half-started, and raise ``JobsUnavailable``."""
+    from .tasks import run_job
+
+    def send():
+        try:
+            run_job.delay(job.pk)
+        except (KombuOperationalError, OSError) as error:
+            logger.warning("Could not queue job %s: %s", job.pk, error)
+            undo()
+            raise JobsUnavailable from error
+
+    transaction.on_commit(send)
+
+
+def _delete(job):
+    def undo():
+        with suppress(OSError):
+            upload_path(job).unlink(missing_ok=True)
+        Job.objects.filter(pk=job.pk).delete()
+
+    return undo
+
+
+def _back_to(job, **fields):
+    def undo():
+        Job.objects.filter(pk=job.pk).update(**fields)
+
+    return undo
 
 
 def start_import(*, user, model_name, file_name, data, rows):
-    """Store an upload and queue its preview; return the job."""
+    """Store an upload and queue its preview; return the job.
+
+    Raises ``JobsUnavailable`` (and keeps nothing) when the broker is away.
+    """
+    if not queue_available():
+        raise JobsUnavailable
     job = Job.objects.create(
         kind=Job.Kind.IMPORT,
         model_name=model_name,
@@ -118,12 +181,14 @@ def start_import(*, user, model_name, file_name, data, rows):
         rows_total=rows,
     )
     upload_path(job).write_bytes(data)
-    _enqueue(job)
+    _enqueue(job, _delete(job))
     return job
 
 
 def start_export(*, user, model_name, queryset, columns):
     """Queue an export of ``queryset`` (a filtered list) with ``columns``."""
+    if not queue_available():
+        raise JobsUnavailable
     job = Job.objects.create(
         kind=Job.Kind.EXPORT,
         model_name=model_name,
@@ -133,17 +198,19 @@ def start_export(*, user, model_name, queryset, columns):
         columns=list(columns),
         rows_total=queryset.count(),
     )
-    _enqueue(job)
+    _enqueue(job, _delete(job))
     return job
 
 
 def confirm_import(job):
     """Queue the import of a previewed job; False if it was not waiting for that."""
+    if not queue_available():
+        raise JobsUnavailable
     confirmed = Job.objects.filter(pk=job.pk, state=Job.State.PREVIEWED).update(
         state=Job.State.QUEUED, phase=Job.Phase.IMPORT
     )
     if confirmed:
-        _enqueue(job)
+        _enqueue(job, _back_to(job, state=Job.State.PREVIEWED, phase=Job.Phase.PREVIEW))
     return bool(confirmed)
 
 
@@ -153,11 +220,21 @@ def retry(job):
         return False
     if job.kind == Job.Kind.IMPORT and not upload_path(job).exists():
         return False
+    if not queue_available():
+        raise JobsUnavailable
     requeued = Job.objects.filter(pk=job.pk, state=Job.State.FAILED).update(
         state=Job.State.QUEUED, error="", finished_at=None
     )
     if requeued:
-        _enqueue(job)
+        _enqueue(
+            job,
+            _back_to(
+                job,
+                state=Job.State.FAILED,
+                error=job.error,
+                finished_at=job.finished_at,
+            ),
+        )
     return bool(requeued)
 
 
@@ -255,7 +332,13 @@ def _imported(job, *, dry_run):
     job.rows_total = len(dataset)
     resource = resource_cls(progress=progress)
     expected = None if dry_run else job.result.get("digest")
-    result = resource.import_data(dataset, dry_run=dry_run, expected_digest=expected)
+    result = resource.import_data(
+        dataset,
+        dry_run=dry_run,
+        expected_digest=expected,
+        user=job.user,
+        job=None if dry_run else job,
+    )
     job.result = {
         **job.result,
         "progress_reports": progress.reports,

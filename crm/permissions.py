@@ -10,6 +10,9 @@ from uuid import uuid4
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.db import transaction
+from django.dispatch import receiver
+
+from .cache import cache_reconnected
 
 VERSION_KEY = "crm:permissions:version"
 #: Seconds a cached set lives. With a shared cache (REDIS_URL) a change is seen
@@ -28,6 +31,13 @@ def _version():
 
 def _new_version():
     cache.set(VERSION_KEY, uuid4().hex, None)
+
+
+@receiver(cache_reconnected)
+def _start_afresh(**kwargs):
+    # Invalidations made while the cache was away were lost: drop everything
+    # cached before the outage.
+    _new_version()
 
 
 def invalidate_permissions():

@@ -14,8 +14,9 @@ from django.dispatch import receiver
 
 from .avatars import delete_when_unused
 from .caching import invalidate_client_list
+from .history import record_history
 from .live import events
-from .models import Client, Order
+from .models import KEY_FIELDS, Client, Order
 from .permissions import invalidate_permissions
 
 User = get_user_model()
@@ -54,3 +55,17 @@ def permissions_changed(**kwargs):
     # A user's own save (a login, say) changes no permission; is_active and
     # is_superuser are read from the user's row on every request.
     invalidate_permissions()
+
+
+@receiver(post_save, sender=Client)
+@receiver(post_save, sender=Order)
+def fixture_saved(sender, instance, raw=False, **kwargs):
+    # A fixture (loaddata) saves raw, past KeyField.pre_save and the history:
+    # fill its keys and its first history row.
+    if not raw:
+        return
+    rows = sender.objects.filter(pk=instance.pk)
+    if sender is Client:
+        instance.refresh_keys()
+        rows.update(**{name: getattr(instance, name) for name in KEY_FIELDS})
+    record_history(rows, history_type="+", reason="Loaded from a fixture")

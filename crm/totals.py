@@ -150,6 +150,8 @@ POSTGRESQL_TRIGGERS = {
     for event in events
 }
 TRIGGER_NAMES = tuple(SQLITE_TRIGGERS)
+#: The trigger a bulk load may turn off (then calling ``add_orders_to_totals``).
+ORDER_INSERT_TRIGGER = "crm_totals_order_insert"
 
 
 def install_triggers(schema_editor):
@@ -219,6 +221,18 @@ def recount_totals(connection, *, first_order_id=None):
     with connection.cursor() as cursor:
         cursor.execute(BACKFILL)
         cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def add_orders_to_totals(connection, *, first_order_id):
+    """Add the orders from ``first_order_id`` on to their clients' totals.
+
+    What the PostgreSQL insert trigger does for the rows of one statement, for
+    orders inserted while it was disabled (a bulk load), in one statement.
+    """
+    sql = _postgresql_apply("(SELECT * FROM crm_order WHERE id >= %s)", "n")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first_order_id])
         return cursor.rowcount
 
 

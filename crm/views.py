@@ -1,6 +1,7 @@
 """Views of the public client pages and the health check."""
 
 import posixpath
+import sys
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,13 +9,15 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import ProtectedError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse_lazy
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView, View
 from django.views.static import serve
@@ -22,6 +25,7 @@ from django.views.static import serve
 from .avatars import CONTENT_TYPES
 from .caching import client_list_page, client_list_version, page_number
 from .forms import ClientForm
+from .health import report
 from .models import CLIENT_HAS_ORDERS, EMAIL_TAKEN, EMAIL_TAKEN_MESSAGE, Client
 from .spreadsheets.export import client_csv_chunks
 
@@ -186,12 +190,29 @@ def media(request, path):
 
 @never_cache
 def health(request):
-    """Answer ``ok`` when the database answers, 503 otherwise."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return HttpResponse(
-            "database unavailable", status=503, content_type="text/plain"
-        )
-    return HttpResponse("ok", content_type="text/plain")
+    """``ok`` (200) while the database answers, 503 when it does not; a line per
+    dependency below. ``?strict=1`` is 503 when any dependency is away."""
+    states = report()
+    failing = [name for name, state in states.items() if not state.startswith("ok")]
+    if "database" in failing:
+        status, summary = 503, "database unavailable"
+    elif failing:
+        strict = request.GET.get("strict") in ("1", "true")
+        status = 503 if strict else 200
+        summary = ("" if strict else "ok, ") + "degraded: " + ", ".join(failing)
+    else:
+        status, summary = 200, "ok"
+    lines = [summary, *(f"{name}: {state}" for name, state in states.items())]
+    return HttpResponse(
+        "\n".join(lines) + "\n", status=status, content_type="text/plain"
+    )
+
+
+def server_error(request):
+    """Django's 500, except when the database is away: a 503 that says so."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        response = HttpResponse(render_to_string("database_away.html"), status=503)
+        response["Retry-After"] = "5"
+        return response
+    return defaults.server_error(request)

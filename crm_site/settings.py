@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "simple_history",
     "crm",
 ]
 
@@ -79,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # History rows name the request's user (see crm/history.py for the rest).
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Last: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -121,9 +124,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, degrading to misses while Redis is away.
+            "BACKEND": "crm.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("DJANGO_CACHE_KEY_PREFIX", "crm"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:
@@ -350,3 +355,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"OrderStatus": "crm.models.Order.Status"},
 }
+# django-simple-history: client and order history (see docs/staff.md). Going
+# back to an old version is "undo" of a merge or an import, which checks what
+# changed since; the history pages only show.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+# An object's history is found by its id (indexed); an index on the date alone
+# would only slow down the history rows a bulk import writes.
+SIMPLE_HISTORY_DATE_INDEX = False

@@ -26,3 +26,6 @@ urlpatterns = [
     # Avatars, for logged-in users only, in development and production alike.
     re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.+)$", views.media),
 ]
+
+# A database that is away is a 503 saying so, not a 500.
+handler500 = "crm.views.server_error"

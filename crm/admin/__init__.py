@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from . import clients, jobs, orders  # noqa: F401  (each registers its ModelAdmin)
+from . import clients, jobs, orders, undo  # noqa: F401  (each registers its ModelAdmin)
 
 admin.site.site_header = "Mini CRM"
 admin.site.site_title = "Mini CRM"

@@ -7,6 +7,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from rangefilter.filters import DateRangeFilterBuilder
 
+from ..counting import CountingPaginator
 from .spreadsheets import SpreadsheetAdmin
 
 #: The "created" date range filter, with the admin's calendar, on every list.
@@ -55,7 +56,15 @@ class LenientAutocompleteSelect(AutocompleteSelect):
 
 
 class CrmModelAdmin(SpreadsheetAdmin):
-    """CSV import/export plus guards against hand-made URLs and forms."""
+    """CSV import/export plus guards against hand-made URLs and forms.
+
+    Lists count at most ``EXACT_LIMIT`` rows and show an estimate past that
+    (``crm.counting``); the full count next to a search ("N total") would be a
+    second count of the whole table, so "Show all" links there instead.
+    """
+
+    paginator = CountingPaginator
+    show_full_result_count = False
 
     def get_changelist(self, request, **kwargs):
         return CrmChangeList

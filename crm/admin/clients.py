@@ -5,14 +5,17 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from ..formatting import format_money
 from ..models import CLIENT_HAS_ORDERS, Client, Order
 from ..spreadsheets.resources import ClientResource
 from .base import CREATED_RANGE_FILTER, CrmModelAdmin
 from .changelist import ClientChangeList
+from .duplicates import duplicates_view, merge_view
 from .merge import merge_clients
 
 
@@ -41,7 +44,7 @@ class OrderInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(CrmModelAdmin):
+class ClientAdmin(SimpleHistoryAdmin, CrmModelAdmin):
     resource_classes = (ClientResource,)
     list_display = (
         "name",
@@ -66,13 +69,26 @@ class ClientAdmin(CrmModelAdmin):
     actions = (merge_clients,)
     # The base of the import/export buttons' template (django-import-export).
     change_list_template = "admin/crm/client/change_list.html"
-    # The full count is a second COUNT(*) on every page load; "Show all" is enough.
-    show_full_result_count = False
 
     class Media:
         # New orders show up on the list and the client page without a reload.
         css = {"all": ("crm/live.css",)}
         js = ("crm/live.js",)
+
+    def get_urls(self):
+        return [
+            path(
+                "duplicates/",
+                self.admin_site.admin_view(lambda r: duplicates_view(self, r)),
+                name="crm_client_duplicates",
+            ),
+            path(
+                "merge/",
+                self.admin_site.admin_view(lambda r: merge_view(self, r)),
+                name="crm_client_merge",
+            ),
+            *super().get_urls(),
+        ]
 
     def get_queryset(self, request):
         """Return clients annotated with their order count and total."""

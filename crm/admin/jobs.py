@@ -112,30 +112,40 @@ class JobAdmin(admin.ModelAdmin):
         job = self._job(request, pk)
         if request.method != "POST" or not can_use(request, job):
             raise PermissionDenied
-        if jobs.confirm_import(job):
-            self.message_user(request, "The import is running.", messages.SUCCESS)
+        try:
+            queued = jobs.confirm_import(job)
+        except jobs.JobsUnavailable as error:
+            self.message_user(request, str(error), messages.ERROR)
         else:
-            self.message_user(
-                request,
-                "This job is not waiting for a confirmation (it was confirmed "
-                "already, or it failed).",
-                messages.ERROR,
-            )
+            if queued:
+                self.message_user(request, "The import is running.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    "This job is not waiting for a confirmation (it was confirmed "
+                    "already, or it failed).",
+                    messages.ERROR,
+                )
         return redirect("admin:crm_job_change", job.pk)
 
     def retry_view(self, request, pk):
         job = self._job(request, pk)
         if request.method != "POST" or not can_use(request, job):
             raise PermissionDenied
-        if jobs.retry(job):
-            self.message_user(request, "The job is queued again.", messages.SUCCESS)
+        try:
+            queued = jobs.retry(job)
+        except jobs.JobsUnavailable as error:
+            self.message_user(request, str(error), messages.ERROR)
         else:
-            self.message_user(
-                request,
-                "This job cannot be retried: start it again from the import or "
-                "export page.",
-                messages.ERROR,
-            )
+            if queued:
+                self.message_user(request, "The job is queued again.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    "This job cannot be retried: start it again from the import or "
+                    "export page.",
+                    messages.ERROR,
+                )
         return redirect("admin:crm_job_change", job.pk)
 
     def download_view(self, request, pk):

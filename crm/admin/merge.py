@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import DatabaseError
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from ..services import ALREADY_MERGED, MergeError, client_merge
 
@@ -58,9 +60,18 @@ def merge_clients(modeladmin, request, queryset):
     if len(clients) < 2:
         modeladmin.message_user(request, NEEDS_TWO, messages.WARNING)
         return None
+    return merge_confirmation(modeladmin, request, clients)
 
+
+def merge_confirmation(modeladmin, request, clients, form_url=None):
+    """Return the page that asks which of ``clients`` survives the merge.
+
+    Its form posts the merge action to ``form_url`` (this page's own address
+    when None: the changelist that ran the action).
+    """
     opts = modeladmin.model._meta
     context = {
+        "form_url": form_url,
         **modeladmin.admin_site.each_context(request),
         "title": "Merge clients",
         "subtitle": None,
@@ -115,5 +126,9 @@ def _merge_confirmed(modeladmin, request, queryset):
             messages.ERROR,
         )
         return None
-    modeladmin.message_user(request, str(result), messages.SUCCESS)
+    message = str(result)
+    if result.record is not None:
+        url = reverse("admin:crm_mergerecord_change", args=(result.record.pk,))
+        message = format_html('{} <a href="{}">Undo it…</a>', message, url)
+    modeladmin.message_user(request, message, messages.SUCCESS)
     return None

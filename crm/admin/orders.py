@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from rangefilter.filters import NumericRangeFilterBuilder
+from simple_history.admin import SimpleHistoryAdmin
 
 from ..models import Order
 from ..spreadsheets.resources import OrderResource
@@ -9,7 +10,7 @@ from .base import CREATED_RANGE_FILTER, CrmModelAdmin
 
 
 @admin.register(Order)
-class OrderAdmin(CrmModelAdmin):
+class OrderAdmin(SimpleHistoryAdmin, CrmModelAdmin):
     resource_classes = (OrderResource,)
     list_display = ("title", "client", "amount", "status", "created_at")
     list_filter = (

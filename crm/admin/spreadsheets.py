@@ -134,13 +134,17 @@ class SpreadsheetAdmin(ImportExportModelAdmin):
         except ImportFileError as error:
             self.message_user(request, str(error), messages.ERROR)
             return self._back_to_import_page()
-        job = jobs.start_import(
-            user=request.user,
-            model_name=self.opts.model_name,
-            file_name=upload.name,
-            data=data,
-            rows=count_lines(data),
-        )
+        try:
+            job = jobs.start_import(
+                user=request.user,
+                model_name=self.opts.model_name,
+                file_name=upload.name,
+                data=data,
+                rows=count_lines(data),
+            )
+        except jobs.JobsUnavailable as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return self._back_to_import_page()
         self.message_user(
             request,
             "The file is big: it is being previewed in the background. This page "
@@ -287,12 +291,16 @@ class SpreadsheetAdmin(ImportExportModelAdmin):
             if not selected or column.name in selected
         ]
         if "background" in request.POST:
-            job = jobs.start_export(
-                user=request.user,
-                model_name=self.opts.model_name,
-                queryset=queryset,
-                columns=[column.name for column in columns],
-            )
+            try:
+                job = jobs.start_export(
+                    user=request.user,
+                    model_name=self.opts.model_name,
+                    queryset=queryset,
+                    columns=[column.name for column in columns],
+                )
+            except jobs.JobsUnavailable as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return redirect(request.get_full_path())
             self.message_user(
                 request,
                 "The file is being prepared in the background; download it from "

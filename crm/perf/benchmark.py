@@ -4,6 +4,7 @@ import csv
 import gc
 import os
 import random
+import secrets
 import shutil
 import sqlite3
 import statistics
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -38,7 +40,7 @@ from .. import jobs
 from ..models import Client, Job, Order, is_vip_email
 from ..services import client_merge
 from ..spreadsheets.columns import CLIENT_COLUMNS
-from ..spreadsheets.resources import ClientResource
+from ..spreadsheets.resources import ClientResource, CrmResource
 from .generate import generate_data
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -113,8 +115,14 @@ class DefaultClientResource(resources.ModelResource):
         import_id_fields = ("email",)
 
 
+class StockOrderAdmin(admin.ModelAdmin):
+    list_display = ("title", "client", "amount", "status", "created_at")
+    search_fields = ("title", "client__name", "client__email")
+
+
 stock_site = admin.AdminSite(name="stock_admin")
 stock_site.register(Client, StockClientAdmin)
+stock_site.register(Order, StockOrderAdmin)
 
 
 class BenchmarkUrls:
@@ -127,22 +135,20 @@ class BenchmarkUrls:
 
 
 @contextmanager
-def throwaway_database():
-    """Point the default connection at a new SQLite file; delete it afterwards.
+def throwaway_database(database=None):
+    """Point the default connection at a new database; delete it afterwards.
 
-    The user's connection object is put aside unopened and restored, so their
+    A new SQLite file, or with ``database`` (Django settings of a PostgreSQL
+    database) a new database on that server, created and dropped here. The
+    user's connection object is put aside unopened and restored, so their
     database is never connected to, let alone written.
     """
     directory = tempfile.mkdtemp(prefix="crm-benchmark-")
     db_path = Path(directory) / "benchmark.sqlite3"
+    if database is None:
+        database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(db_path)}
     db_settings = connections.configure_settings(
-        {
-            DEFAULT_DB_ALIAS: {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(db_path),
-                "CONN_MAX_AGE": None,
-            }
-        }
+        {DEFAULT_DB_ALIAS: {**database, "CONN_MAX_AGE": None}}
     )[DEFAULT_DB_ALIAS]
     users_connection = connections[DEFAULT_DB_ALIAS]
     throwaway = load_backend(db_settings["ENGINE"]).DatabaseWrapper(
@@ -175,6 +181,38 @@ def throwaway_database():
         connections[DEFAULT_DB_ALIAS] = users_connection
         ContentType.objects.clear_cache()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def postgresql_database(url):
+    """Create a new database on the server of ``url``; drop it afterwards.
+
+    Yield its Django settings. The database named in ``url`` is only connected
+    to (autocommit) to run ``CREATE DATABASE`` and ``DROP DATABASE`` for the
+    new one, whose name is random: nothing in it is read or written.
+    """
+    import dj_database_url
+    import psycopg
+
+    database = dj_database_url.parse(url)
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise ValueError("--database-url must be a postgres:// URL.")
+    name = f"crm_benchmark_{secrets.token_hex(4)}"
+    params = {
+        "dbname": database["NAME"] or "postgres",
+        "user": database.get("USER") or None,
+        "password": database.get("PASSWORD") or None,
+        "host": database.get("HOST") or None,
+        "port": database.get("PORT") or None,
+    }
+    params = {key: value for key, value in params.items() if value}
+    with psycopg.connect(**params, autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**database, "NAME": name}
+    finally:
+        with psycopg.connect(**params, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def rss_mb():
@@ -245,6 +283,39 @@ def import_raw_sqlite(db_path, text):
 def delete_all_clients():
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM crm_client")
+        cursor.execute(f"DELETE FROM {Client.history.model._meta.db_table}")
+        cursor.execute("DELETE FROM crm_importrecord")
+
+
+@contextmanager
+def history_off():
+    """Import without writing history rows: the baseline of their cost."""
+    write = CrmResource._write_history
+    CrmResource._write_history = lambda self, instances, history_type: None
+    try:
+        yield
+    finally:
+        CrmResource._write_history = write
+
+
+def measure_history(size, say):
+    """The import with its history rows against the same import without them."""
+    text = client_csv(size.import_rows, seed=14)
+    say(f"history: {size.import_rows:,} rows imported without, then with history")
+    with history_off():
+        without, rows = timed(import_ours, text)
+    delete_all_clients()
+    with_history, _ = timed(import_ours, text)
+    written = Client.history.model.objects.count()
+    delete_all_clients()
+    if written != rows:
+        raise RuntimeError(f"the import wrote {written} history rows for {rows}")
+    return {
+        "history.import_rows": rows,
+        "history.import_seconds_without": without,
+        "history.import_seconds_with": with_history,
+        "history.import_ratio": with_history / without,
+    }
 
 
 def measure_import(db_path, size, say):
@@ -415,10 +486,12 @@ def total_column_param(user):
     return f"-{changelist.list_display.index('total_amount')}"
 
 
-def median_ms(http, url, params, repeats):
+def median_ms(http, url, params, repeats, before=None):
     http.get(url, params)  # warm caches and compiled templates
     times = []
     for _ in range(repeats):
+        if before:
+            before()
         started = time.perf_counter()
         response = http.get(url, params)
         times.append(time.perf_counter() - started)
@@ -451,6 +524,27 @@ def measure_changelist(size, say):
         "changelist.ratio_vs_stock_admin": ours / stock,
         "changelist.sorted_ratio_vs_stock_admin": ours_sorted / stock,
     }
+
+
+# Possible duplicates --------------------------------------------------------
+
+
+def measure_duplicates(size, say, changelist_ms):
+    """The "possible duplicates" page, each kind, against the client list."""
+    _user, http = superuser_client()
+    url = "/admin/crm/client/duplicates/"
+    say(f"duplicates: {size.requests} requests per kind")
+    results = {}
+    for kind in ("email_key", "phone_key", "name_key"):
+        name = kind.removesuffix("_key")
+        results[f"duplicates.{name}_ms"] = median_ms(
+            http, url, {"kind": kind}, size.requests
+        )
+        results[f"duplicates.{name}_queries"] = queries_of(http, url, {"kind": kind})
+    slowest = max(v for k, v in results.items() if k.endswith("_ms"))
+    results["duplicates.page_ms"] = slowest
+    results["duplicates.ratio_vs_changelist"] = slowest / changelist_ms
+    return results
 
 
 # Merge --------------------------------------------------------------------
@@ -581,13 +675,75 @@ def run(clients=None, orders=None, quick=False, job_rows=None, say=print):
     started = time.perf_counter()
     with throwaway_database() as db_path:
         results.update(measure_import(db_path, size, say))
+        results.update(measure_history(size, say))
         results.update(measure_preview(size, say))
         results.update(measure_job(size, say))
         say(f"data: {size.clients:,} clients, {size.orders:,} orders")
         generate_data(size.clients, size.orders, seed=1)
         results.update(measure_changelist(size, say))
+        results.update(measure_duplicates(size, say, results["changelist.ms"]))
         results.update(measure_merge(say))
         results.update(measure_export(size, say))
+    results["benchmark.seconds"] = time.perf_counter() - started
+    return results
+
+
+# PostgreSQL ---------------------------------------------------------------
+
+#: Search terms: one no client has, one in a few hundred names, one in about
+#: an eighth of all emails.
+SEARCH_TERMS = {"rare": "zzqx", "medium": "alice.m", "common": "gmail"}
+
+
+def measure_search(size, say):
+    """Admin client, public client and admin order searches, per kind of term."""
+    _user, http = superuser_client()
+    results = {}
+    pages = (
+        ("search.admin", "/admin/crm/client/"),
+        ("search.public", "/clients/"),
+        ("search.orders_admin", "/admin/crm/order/"),
+    )
+    for name, url in pages:
+        times = []
+        for kind, term in SEARCH_TERMS.items():
+            say(f"{name}: ?q={term} ({kind}), {size.requests} requests")
+            # The public list caches its pages: every request counts here.
+            ms = median_ms(http, url, {"q": term}, size.requests, before=cache.clear)
+            results[f"{name}_{kind}_ms"] = ms
+            times.append(ms)
+        results[f"{name}_ms"] = max(times)
+    return results
+
+
+def measure_order_changelist(size, say):
+    _user, http = superuser_client()
+    say(f"changelist.orders: {size.requests} requests each, page 1")
+    stock = median_ms(http, "/stock-admin/crm/order/", {}, size.requests)
+    ours = median_ms(http, "/admin/crm/order/", {}, size.requests)
+    return {
+        "changelist.orders_stock_ms": stock,
+        "changelist.orders_ms": ours,
+        "changelist.orders_ratio_vs_stock_admin": ours / stock,
+    }
+
+
+def run_postgresql(url, clients=None, orders=None, quick=False, say=print):
+    """Changelists and searches on a throwaway PostgreSQL database of ``url``."""
+    clients = clients or (300 if quick else 1_000_000)
+    orders = orders if orders is not None else clients * 10
+    size = sizes(clients, orders, quick)
+    results = {"benchmark.clients": clients, "benchmark.orders": orders}
+    started = time.perf_counter()
+    with postgresql_database(url) as database, throwaway_database(database):
+        say(f"data: {clients:,} clients, {orders:,} orders (generate_data)")
+        seconds, _ = timed(generate_data, clients, orders, seed=1)
+        results["generate.seconds"] = seconds
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")  # what autovacuum would do soon
+        results.update(measure_changelist(size, say))
+        results.update(measure_order_changelist(size, say))
+        results.update(measure_search(size, say))
     results["benchmark.seconds"] = time.perf_counter() - started
     return results
 

@@ -12,8 +12,9 @@ from import_export import resources
 from import_export.instance_loaders import BaseInstanceLoader
 
 from ..caching import invalidate_client_list
+from ..history import record_history, write_history
 from ..live import events
-from ..models import Client, Order, normalize_email
+from ..models import KEY_FIELDS, Client, ImportRecord, Order, normalize_email
 from .columns import CLIENT_COLUMNS, ORDER_COLUMNS, names
 from .files import (
     ImportFileError,
@@ -115,6 +116,8 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         self._digest = hashlib.sha256()
         self._rows_sharing_key = {}
         self._diff_headers = []
+        self._user = None
+        self._dry_run = False
         self.row_number = 0
 
     @classmethod
@@ -140,6 +143,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
             result.append_base_error(self.get_error_result_class()(error))
             return result
         kwargs.update(use_transactions=True, rollback_on_validation_errors=True)
+        self._dry_run = kwargs.get("dry_run", args[0] if args else False)
         imported = {field.column_name for field in self.get_import_fields()}
         self._diff_headers = [h for h in dataset.headers if h in imported]
         try:
@@ -166,6 +170,8 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
+        user = kwargs.get("user")
+        self._user = user if getattr(user, "is_authenticated", False) else None
         self._rows = len(dataset)
         self._rows_sharing_key = self._duplicates(dataset)
         by_column = {field.column_name: field for field in self.get_import_fields()}
@@ -340,6 +346,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
             # A savepoint: after a failed INSERT, PostgreSQL answers nothing else.
             with transaction.atomic(using=self.get_db_connection_name()):
                 self._execute_inserts(instances)
+                self._write_history(instances, "+")
         except IntegrityError as error:
             self.handle_import_error(
                 result, self.explain_conflict(error, instances), raise_errors
@@ -443,6 +450,33 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         ]
         with connection.cursor() as cursor:
             cursor.executemany(sql, params)
+        self._write_history(instances, "~")
+
+    def _write_history(self, instances, history_type):
+        """Record the rows just written in their history, in one statement."""
+        extra = self.history_columns(history_type)
+        if history_type == "+" and not any(map(callable, extra.values())):
+            # New rows are stored as they are: the database copies them.
+            model = self._meta.model
+            pks = [instance.pk for instance in instances]
+            record_history(
+                model.objects.using(self.get_db_connection_name()).filter(pk__in=pks),
+                history_type=history_type,
+                user=self._user,
+                **extra,
+            )
+            return
+        write_history(
+            instances,
+            history_type=history_type,
+            user=self._user,
+            using=self.get_db_connection_name(),
+            **self.history_columns(history_type),
+        )
+
+    def history_columns(self, history_type):
+        """Return other history columns to fill (a callable gets each row)."""
+        return {}
 
     def get_bulk_update_fields(self):
         return [field.attribute for field in self.get_import_fields()]
@@ -492,8 +526,43 @@ class ClientResource(CrmResource):
         fields = names(CLIENT_COLUMNS)
         import_id_fields = ("email",)
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        #: The undoable record of a real (not dry-run) import.
+        self.import_record = None
+
     def existing(self, keys):
         return Client.objects.by_email(keys)
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        if not self._dry_run:
+            job = kwargs.get("job")
+            self.import_record = ImportRecord.objects.create(
+                user=self._user,
+                job=job,
+                file_name=(kwargs.get("file_name") or getattr(job, "file_name", ""))[
+                    :255
+                ],
+            )
+
+    def import_instance(self, instance, row, **kwargs):
+        if instance.pk is not None:
+            # What an undo of the import gives back (history_before).
+            instance._history_before = {
+                name: instance._meta.get_field(name).value_to_string(instance)
+                for name in self.get_bulk_update_fields()
+                if name not in KEY_FIELDS
+            }
+        super().import_instance(instance, row, **kwargs)
+
+    def history_columns(self, history_type):
+        if self.import_record is None:
+            return {}
+        columns = {"history_import_id": self.import_record.pk}
+        if history_type == "~":
+            columns["history_before"] = lambda instance: instance._history_before
+        return columns
 
     def before_save_instance(self, instance, row, **kwargs):
         # Bulk writes skip save(): run what save() and auto_now would do.
@@ -502,10 +571,25 @@ class ClientResource(CrmResource):
             instance.apply_create_rules()
         else:
             instance.updated_at = timezone.now()
+            instance.refresh_keys()
 
     def get_bulk_update_fields(self):
         fields = [f for f in super().get_bulk_update_fields() if f != "email"]
-        return [*fields, "updated_at"]
+        return [*fields, "updated_at", *KEY_FIELDS]
+
+    def after_import(self, dataset, result, **kwargs):
+        super().after_import(dataset, result, **kwargs)
+        record = self.import_record
+        if record is None or self._is_dry_run(kwargs):
+            return
+        if result.has_errors() or result.has_validation_errors():
+            return  # rolled back with the rows
+        record.created, record.updated = result.totals["new"], result.totals["update"]
+        if record.created or record.updated:
+            record.save(update_fields=["created", "updated"])
+        else:
+            record.delete()  # nothing to undo
+            self.import_record = None
 
     def filter_export(self, queryset, **kwargs):
         queryset = super().filter_export(queryset, **kwargs)

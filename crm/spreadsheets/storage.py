@@ -19,6 +19,8 @@ from django.conf import settings
 from django.core.cache import cache
 from import_export.tmp_storages import CacheStorage, TempFolderStorage
 
+from .files import ImportFileError
+
 UPLOAD_NAME = re.compile(r"crm-import-[A-Za-z0-9_]+")
 CACHE_NAME = re.compile(r"[0-9a-f]{32}")  # what CacheStorage names an upload
 ERRORS_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -27,6 +29,13 @@ CLAIMED = ".confirmed"
 
 class ImportFileGone(Exception):
     """The upload to confirm is gone: imported already, expired or never there."""
+
+
+UPLOADS_AWAY = (
+    "Imports are unavailable right now: the shared cache (Redis) that keeps an "
+    "upload between its preview and its confirmation cannot be reached. Nothing "
+    "was imported; try again in a minute."
+)
 
 
 def upload_dir():
@@ -125,12 +134,16 @@ class SharedCacheStorage(CacheStorage):
     def save(self, data):
         super().save(data)
         self.written_here = True
+        # A write that never reached Redis is reported when the preview reads.
+        self.lost = not cache.touch(self.CACHE_PREFIX + self.name, self.CACHE_LIFETIME)
 
     def remove(self):
         if CACHE_NAME.fullmatch(self.name or ""):
             super().remove()
 
     def read(self):
+        if getattr(self, "lost", False):
+            raise ImportFileError(UPLOADS_AWAY)
         if not CACHE_NAME.fullmatch(self.name or ""):
             raise ImportFileGone  # not a name this app gave an upload
         claim = f"{self.CACHE_PREFIX}{self.name}:confirmed"

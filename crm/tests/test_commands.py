@@ -116,6 +116,9 @@ REQUIRED = (
     "changelist.sorted_ratio_vs_stock_admin",
     "merge.queries_10k_orders",
     "merge.queries_10_orders",
+    "history.import_ratio",
+    "duplicates.page_ms",
+    "duplicates.ratio_vs_changelist",
 )
 
 
@@ -259,3 +262,43 @@ def test_import_command_explains_unreadable_files(tmp_path):
         with pytest.raises(CommandError, match=reason):
             call_command("import_clients", str(path))
     assert not Client.objects.exists()
+
+
+def test_benchmark_refuses_a_database_url_that_is_not_postgresql():
+    with pytest.raises(CommandError, match="postgres://"):
+        call_command("benchmark", "--database-url", "sqlite:///x.sqlite3", "--quick")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="the PostgreSQL benchmark needs a server (set DATABASE_URL)",
+)
+def test_benchmark_on_postgresql_uses_a_database_it_creates_and_drops(make_client):
+    import psycopg
+
+    url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+
+    def benchmark_databases():
+        with psycopg.connect(url) as server:
+            rows = server.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'crm_benchmark_%'"
+            ).fetchall()
+        return set(rows)
+
+    before = benchmark_databases()
+    mine = make_client(name="Mine")
+    out = StringIO()
+    call_command("benchmark", "--database-url", url, "--quick", stdout=out)
+    results = result_block(out.getvalue())
+    for name in (
+        "generate.seconds",
+        "changelist.ratio_vs_stock_admin",
+        "changelist.orders_ms",
+        "changelist.orders_ratio_vs_stock_admin",
+        "search.admin_ms",
+        "search.public_ms",
+        "search.orders_admin_ms",
+    ):
+        assert name in results
+    assert list(Client.objects.all()) == [mine]
+    assert benchmark_databases() <= before  # its own database was dropped

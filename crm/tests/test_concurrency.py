@@ -154,3 +154,57 @@ def test_import_confirmed_while_its_clients_are_edited_lands_whole():
     # The import waited for the edit's lock, then wrote every row of the file.
     assert (edited.name, edited.phone) == ("Imported Edit", "5550199")
     assert Client.objects.get(email="other@mail.test").name == "Imported Other"
+
+
+def test_an_undo_racing_a_merge_of_its_survivor_leaves_every_order_with_a_client(
+    admin_user,
+):
+    from decimal import Decimal
+
+    from django.db.models import Sum
+
+    from crm.models import MergeRecord, Order
+    from crm.services import MergeError, UndoError, client_merge, merge_undo
+
+    for round_ in range(20):
+        keep, gone, target = (
+            Client.objects.create(name=f"R{round_}-{n}", email=f"r{round_}-{n}@m.test")
+            for n in range(3)
+        )
+        for client in (keep, gone, target):
+            for amount in ("1.10", "2.20"):
+                Order.objects.create(client=client, title="o", amount=Decimal(amount))
+        record = client_merge(survivor=keep, others=[gone], user=admin_user).record
+        ours = Order.objects.filter(client_id__in=[keep.pk, gone.pk, target.pk])
+        total, count = ours.aggregate(s=Sum("amount"))["s"], ours.count()
+
+        def undo(record=record):
+            try:
+                return merge_undo(record=record, user=admin_user)
+            except UndoError as error:
+                return error
+
+        def merge_survivor_away(keep=keep, target=target):
+            try:
+                return client_merge(survivor=target, others=[keep], user=admin_user)
+            except MergeError as error:
+                return error
+
+        undone, merged = run_in_threads(undo, merge_survivor_away)
+
+        assert not isinstance(merged, Exception), merged
+        record = MergeRecord.objects.get(pk=record.pk)
+        if isinstance(undone, UndoError):
+            # The merge won: the survivor is gone, the undo refused and did nothing.
+            assert undone.code == "survivor_gone", undone
+            assert record.undone_at is None
+            assert not Client.objects.filter(pk=gone.pk).exists()
+        else:
+            # The undo won: the merged client is back with its orders.
+            assert not isinstance(undone, Exception), undone
+            assert record.undone_at is not None
+            assert Order.objects.filter(client_id=gone.pk).count() == 2
+        after = Order.objects.filter(pk__in=ours.values("pk"))
+        assert after.count() == count
+        assert after.aggregate(s=Sum("amount"))["s"] == total
+        assert not Order.objects.exclude(client__in=Client.objects.all()).exists()

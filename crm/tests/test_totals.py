@@ -3,7 +3,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from crm.models import Client, ClientTotals, Order
 from crm.services import client_merge
@@ -180,3 +180,45 @@ def test_system_check_warns_when_a_trigger_is_missing():
     assert warning.id == "crm.W001"
     assert "crm_totals_order_insert" in warning.msg
     assert "recount_totals" in warning.hint
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the bulk load (COPY, indexes rebuilt) is PostgreSQL's (set DATABASE_URL)",
+)
+def test_bulk_generated_data_keeps_totals_indexes_and_foreign_keys(monkeypatch):
+    from crm.perf import generate
+    from crm.trigram import TRIGRAM_INDEXES, installed_indexes
+
+    def definitions():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename IN "
+                "('crm_client', 'crm_order') ORDER BY indexdef"
+            )
+            indexes = cursor.fetchall()
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid IN ('crm_client'::regclass, 'crm_order'::regclass) "
+                "ORDER BY conname"
+            )
+            return indexes, cursor.fetchall()
+
+    before = definitions()
+    generate.generate_data(10, 40, seed=3)  # below the threshold: row by row
+    monkeypatch.setattr(generate, "BULK_LOAD_ROWS", 1)
+    generate.generate_data(20, 300, seed=4)
+    generate.generate_data(0, 100, seed=5)
+    assert_totals_exact()
+    assert definitions() == before
+    assert installed_indexes(connection) == set(TRIGRAM_INDEXES)
+    assert not missing_triggers(connection)
+    # The foreign key is back and checked: an order of no client is refused.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO crm_order (client_id, title, amount, status, created_at) "
+                "VALUES (%s, 'x', 1, 'NEW', now())",
+                [10**9],
+            )
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

@@ -129,7 +129,8 @@ def test_sorted_changelist_counts_without_the_totals_join(
         response = admin_client.get(CLIENTS_URL, {"o": f"-{index}", "q": "ann"})
     assert response.context["cl"].result_count == 2
     sqls = [query["sql"] for query in context.captured_queries]
-    counts = [sql for sql in sqls if sql.startswith('SELECT COUNT(*) AS "__count"')]
+    # An exact COUNT(*), or on PostgreSQL one capped by a LIMIT (crm.counting).
+    counts = [sql for sql in sqls if sql.startswith("SELECT COUNT(*)")]
     assert counts
     assert not any("crm_clienttotals" in sql for sql in counts)
 
@@ -160,6 +161,11 @@ def test_django_asks_the_date_hierarchy_through_our_queryset(
 def test_the_paginator_counts_through_our_queryset_when_sorted_by_totals(
     admin_client, make_client, make_order, monkeypatch
 ):
+    if connection.vendor == "postgresql":
+        pytest.skip(
+            "on PostgreSQL crm.counting counts the count_source itself "
+            "(test_sorted_changelist_counts_without_the_totals_join covers it)"
+        )
     counted = []
     original = ChangelistQuerySet.count
 

@@ -163,3 +163,51 @@ def test_import_preview(signed_in, demo, tmp_path):
     )
     expect(page.get_by_role("button", name="Confirm import")).to_be_visible()
     save(page, "admin-import-preview", full_page=True)
+
+
+LOOK_ALIKES = [
+    ("alice  MARTIN", "alice@martin.fr", "0033 6 98 76 54 32", "250.00"),
+    ("Emilie Dubois", "emilie+shop@boulangerie.fr", "", None),
+]
+
+
+def test_possible_duplicates(signed_in, demo):
+    add_clients(DUPLICATES + LOOK_ALIKES)
+    page = signed_in(WIDE)
+    page.goto("/admin/crm/client/")
+    page.get_by_role("link", name="Possible duplicates").click()
+    page.get_by_role("link", name="Same name (2)").click()
+    expect(page.locator(".duplicate-group")).to_have_count(2)
+    save(page, "admin-duplicates", full_page=True)
+
+
+def test_client_history(signed_in, demo):
+    page = signed_in(WIDE)
+    alice = Client.objects.get(email="alice@acme.io")
+    page.goto(f"/admin/crm/client/{alice.pk}/change/")
+    page.get_by_label("Phone").fill("+33 6 00 11 22 33")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("ul.messagelist li.success")).to_be_visible()
+    page.goto(f"/admin/crm/client/{alice.pk}/history/")
+    expect(page.locator("#change-history")).to_contain_text("Phone:")
+    save(page, "admin-client-history", full_page=True)
+
+
+def test_undo_merge(signed_in, demo, admin_user):
+    from crm.services import client_merge
+
+    add_clients(DUPLICATES)
+    survivor = Client.objects.get(email="alice@acme.io")
+    others = Client.objects.filter(
+        email__in=["alice.martin@acme.io", "amartin@acme.io"]
+    )
+    record = client_merge(
+        survivor=survivor, others=list(others), user=admin_user
+    ).record
+    page = signed_in(WIDE)
+    page.goto(f"/admin/crm/mergerecord/{record.pk}/change/")
+    page.get_by_role("link", name="Undo this merge…").click()
+    expect(page.get_by_role("button", name="Undo the merge")).to_be_visible()
+    save(page, "admin-undo-merge", full_page=True)
+    page.get_by_role("button", name="Undo the merge").click()
+    expect(page.locator("ul.messagelist li.success")).to_contain_text("Undid merge")

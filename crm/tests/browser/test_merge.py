@@ -43,7 +43,8 @@ def test_merge_three_clients_into_the_chosen_survivor(staff_page, duplicates):
     page.get_by_role("button", name="Confirm merge").click()
 
     expect(admin_messages(page)).to_have_text(
-        "Merged 2 clients into “Ann A. <ann.archer@mail.test>”; moved 2 orders."
+        "Merged 2 clients into “Ann A. <ann.archer@mail.test>”; moved 2 orders. "
+        "Undo it…"
     )
     expect(admin_rows(page)).to_have_count(2)
     survivor = admin_row(page, "Ann A.")

@@ -1,0 +1,36 @@
+"""What ``/health/`` reports: whether each dependency answers, right now."""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+
+from . import jobs
+
+OK = "ok"
+AWAY = "unavailable"
+
+
+def database():
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return AWAY
+    return OK
+
+
+def shared_cache():
+    if not hasattr(cache, "ping"):
+        return "ok (in this process only: no REDIS_URL)"
+    return OK if cache.ping() else f"{AWAY} (pages read the database)"
+
+
+def broker():
+    if not settings.CELERY_BROKER_URL:
+        return "ok (no broker: jobs run in the request)"
+    return OK if jobs.queue_available() else f"{AWAY} (background jobs cannot start)"
+
+
+def report():
+    """Return ``{dependency: state}``; a state starts with ``ok`` when it answers."""
+    return {"database": database(), "cache": shared_cache(), "broker": broker()}
