@@ -140,7 +140,10 @@ CHANNEL_LAYERS = {
         {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5-second timeout unless told otherwise,
+                # and the layer's blocking reads wait 5 seconds: without this an
+                # idle socket's consumer fails every ~5 s (redis/redis-py#4091).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": os.environ.get("DJANGO_CACHE_KEY_PREFIX", "crm") + ":asgi",
             },
         }

@@ -207,3 +207,43 @@ def test_an_open_page_gets_updates_again_once_redis_is_back(tmp_path):
         finally:
             server.stop()
     assert "After" in titles
+
+
+def test_an_idle_page_keeps_its_socket_and_gets_the_next_order(tmp_path):
+    import asyncio
+
+    import websockets
+
+    with Services(postgres=False) as services:
+        env = production_env(
+            tmp_path, DJANGO_SECURE_SSL_REDIRECT="0", REDIS_URL=services.redis.url
+        )
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
+        key = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", SESSION],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[-1]
+        server = Server(env)
+
+        async def idle_then_order():
+            async with websockets.connect(
+                f"ws://127.0.0.1:{server.port}/ws/updates/",
+                additional_headers={
+                    "Cookie": f"sessionid={key}",
+                    "Origin": server.base,
+                },
+            ) as socket:
+                await asyncio.sleep(12)  # longer than redis-py's default read timeout
+                await asyncio.to_thread(shell, env, NEW_ORDER.format(title="Later"))
+                return json.loads(await asyncio.wait_for(socket.recv(), 15))
+
+        try:
+            message = asyncio.run(idle_then_order())
+        finally:
+            server.stop()
+    assert message["order"]["title"] == "Later"

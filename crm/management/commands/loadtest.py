@@ -16,14 +16,18 @@ class Command(BaseCommand):
         parser.add_argument("--connections", type=int, default=8)
         parser.add_argument("--clients", type=int, default=20_000)
         parser.add_argument("--orders", type=int, default=100_000)
+        parser.add_argument(
+            "--sockets", type=int, default=200, help="websockets for the fan-out"
+        )
 
-    def handle(self, *args, seconds, connections, clients, orders, **options):
+    def handle(self, *args, seconds, connections, clients, orders, sockets, **options):
         try:
             lines = run(
                 seconds=seconds,
                 connections=connections,
                 clients=clients,
                 orders=orders,
+                sockets=sockets,
                 say=self.stdout.write,
             )
         except LoadTestError as error:
