@@ -40,6 +40,26 @@ def shell(env, code):
     manage(env, "shell", "-c", code)
 
 
+def site(tmp_path, **variables):
+    """A migrated production-mode site over plain HTTP; return its environment."""
+    env = production_env(tmp_path, DJANGO_SECURE_SSL_REDIRECT="0", **variables)
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput")
+    return env
+
+
+def session_key(env):
+    """Log a superuser in (a session in the database); return its key."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", SESSION],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+
+
 RENAME = (
     "from crm.models import Client; c = Client.objects.get(); c.name = 'New'; c.save()"
 )
@@ -47,16 +67,13 @@ RENAME = (
 
 def test_after_a_postgresql_restart_no_request_fails(tmp_path):
     with Services(redis=False) as services:
-        env = production_env(
+        env = site(
             tmp_path,
             CRM_PUBLIC_LOGIN_REQUIRED="0",
-            DJANGO_SECURE_SSL_REDIRECT="0",
             DATABASE_URL=services.postgres.url,
             DJANGO_CONN_MAX_AGE="600",  # persistent connections, one per thread
             GUNICORN_THREADS="4",
         )
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
         shell(
             env,
             "from crm.models import Client; Client(name='Ann', email='a@x.io').save()",
@@ -86,14 +103,11 @@ def test_after_a_postgresql_restart_no_request_fails(tmp_path):
 
 def test_redis_away_costs_no_page_and_its_return_serves_no_stale_list(tmp_path):
     with Services(postgres=False) as services:
-        env = production_env(
+        env = site(
             tmp_path,
             CRM_PUBLIC_LOGIN_REQUIRED="0",
-            DJANGO_SECURE_SSL_REDIRECT="0",
             REDIS_URL=services.redis.url,
         )
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
         shell(
             env,
             "from crm.models import Client; Client(name='Old', email='o@x.io').save()",
@@ -150,22 +164,12 @@ def test_an_open_page_gets_updates_again_once_redis_is_back(tmp_path):
     import websockets
 
     with Services(postgres=False) as services:
-        env = production_env(
+        env = site(
             tmp_path,
-            DJANGO_SECURE_SSL_REDIRECT="0",
             DJANGO_SESSION_COOKIE_SECURE="0",
             REDIS_URL=services.redis.url,
         )
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
-        key = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", SESSION],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
+        key = session_key(env)
         server = Server(env)
         url = f"ws://127.0.0.1:{server.port}/ws/updates/"
         headers = {"Cookie": f"sessionid={key}", "Origin": server.base}
@@ -215,19 +219,11 @@ def test_an_idle_page_keeps_its_socket_and_gets_the_next_order(tmp_path):
     import websockets
 
     with Services(postgres=False) as services:
-        env = production_env(
-            tmp_path, DJANGO_SECURE_SSL_REDIRECT="0", REDIS_URL=services.redis.url
+        env = site(
+            tmp_path,
+            REDIS_URL=services.redis.url,
         )
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
-        key = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", SESSION],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
+        key = session_key(env)
         server = Server(env)
 
         async def idle_then_order():
