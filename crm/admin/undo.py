@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ..models import Client, ImportRecord, MergeRecord
-from ..services import UndoError, import_undo, merge_undo
+from ..undo import UndoError, import_undo, merge_undo
 
 logger = logging.getLogger(__name__)
 

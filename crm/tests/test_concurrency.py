@@ -164,7 +164,8 @@ def test_an_undo_racing_a_merge_of_its_survivor_leaves_every_order_with_a_client
     from django.db.models import Sum
 
     from crm.models import MergeRecord, Order
-    from crm.services import MergeError, UndoError, client_merge, merge_undo
+    from crm.services import MergeError, client_merge
+    from crm.undo import UndoError, merge_undo
 
     for round_ in range(20):
         keep, gone, target = (

@@ -7,9 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Client, ImportRecord, MergeRecord, Order
-from crm.services import UndoError, client_merge, import_undo, merge_undo
+from crm.services import client_merge
 from crm.spreadsheets.resources import ClientResource
 from crm.tests.conftest import image_upload
+from crm.undo import UndoError, import_undo, merge_undo
 
 pytestmark = pytest.mark.django_db
 
