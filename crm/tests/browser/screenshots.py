@@ -211,3 +211,24 @@ def test_undo_merge(signed_in, demo, admin_user):
     save(page, "admin-undo-merge", full_page=True)
     page.get_by_role("button", name="Undo the merge").click()
     expect(page.locator("ul.messagelist li.success")).to_contain_text("Undid merge")
+
+
+def test_new_order_notice(browser, asgi_server, admin_user, demo):
+    from .test_live import _sign_in, add_order_in_admin
+
+    watching = _sign_in(
+        browser.new_context(base_url=asgi_server.url, viewport=DESKTOP),
+        asgi_server.url,
+        admin_user,
+    )
+    watching.goto("/clients/")
+    expect(watching.locator("html")).to_have_attribute("data-crm-live", "open")
+    staff = _sign_in(
+        browser.new_context(base_url=asgi_server.url), asgi_server.url, admin_user
+    )
+    client = Client.objects.get(email="ingrid@fjord.no")  # no orders yet
+    add_order_in_admin(staff, client, "Warehouse audit", "2400")
+    expect(watching.locator(".crm-live-notice")).to_contain_text("Warehouse audit")
+    save(watching, "live-new-order-notice")
+    watching.context.close()
+    staff.context.close()
