@@ -335,6 +335,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ("crm.api.parsers.JSONParser",),
     "NUM_PROXIES": CRM_LOGIN_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": True,
+    "EXCEPTION_HANDLER": "crm.api.exceptions.exception_handler",
 }
 # Requests per anonymous address and per user, e.g. 60/min, 10/s, 5000/hour,
 # counted in the shared cache (Redis with REDIS_URL) so all workers count together.

@@ -27,9 +27,13 @@ class CrmModelPermissions(BasePermission):
     }
 
     def required_permissions(self, request, view):
-        special = getattr(view, "action_permissions", {}).get(view.action)
+        special = getattr(view, "action_permissions", {}).get(
+            getattr(view, "action", None)
+        )
         if special is not None:
             return special
+        if not hasattr(view, "get_queryset"):
+            return ()  # the API root: a list of links, for any logged-in user
         opts = view.get_queryset().model._meta
         return tuple(
             f"{opts.app_label}.{action}_{opts.model_name}"

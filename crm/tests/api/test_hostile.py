@@ -126,3 +126,21 @@ def test_odd_ids_in_the_url_are_404(api, path):
 def test_an_unsupported_method_is_405(staff_api):
     assert staff_api.put("/api/clients/", {}, format="json").status_code == 405
     assert staff_api.get("/api/clients/merge/").status_code == 405
+
+
+def test_a_body_over_the_upload_limit_is_a_json_413(staff_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    body = json.dumps({"name": "x" * (2 * 1024 * 1024), "email": "big@mail.test"})
+
+    response = staff_api.post("/api/clients/", body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large: at most 1 MB."}
+    assert not Client.objects.exists()
+
+
+def test_the_api_root_lists_the_endpoints(api):
+    response = api.get("/api/")
+
+    assert response.status_code == 200
+    assert set(response.json()) >= {"clients", "orders"}
