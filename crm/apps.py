@@ -10,6 +10,6 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from . import signals, totals  # noqa: F401  (receivers, system checks)
-        from .models import register_sqlite_functions
+        from .search import register_sqlite_functions
 
         connection_created.connect(register_sqlite_functions)

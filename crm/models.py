@@ -1,22 +1,33 @@
 """Clients and their orders, with every rule that guards them."""
 
-import re
-import unicodedata
 from decimal import Decimal
 
-from django import forms
 from django.conf import settings
 from django.core import validators
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connections, models
 from django.db.models import DecimalField, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
-from django.db.models.lookups import Contains, IsNull
+from django.db.models.lookups import IsNull
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from . import avatars
+from .fields import AvatarField, KeyField, LowercaseEmailField, PhoneField
 from .history import history_user
+from .rules import (
+    email_key,
+    is_vip_email,
+    name_key,
+    normalize_email,
+    normalize_phone,
+    phone_key,
+    validate_avatar,
+    validate_email_domain_allowed,
+    validate_no_hidden_characters,
+    validate_visible,
+)
+from .search import clean_search_query, contains_any_case
 
 EMAIL_TAKEN = "email_taken"
 EMAIL_TAKEN_MESSAGE = "A client with this email already exists."
@@ -48,363 +59,6 @@ class CentsToAmount(Func):
     # floats, which the field's converter rounds back to two places.
     template = "CAST(%(expressions)s / 100.0 AS NUMERIC(14, 2))"
     output_field = MONEY
-
-
-# Text ------------------------------------------------------------------------
-
-#: Bidi controls (U+202A-U+202E, U+2066-U+2069) reverse or hide text, and
-#: zero-width spaces make two names look alike; ZWJ/ZWNJ stay (names, emoji).
-HIDDEN_CHARACTERS = frozenset(
-    [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
-    + ["\u200b", "\u2060", "\ufeff"]
-)
-# Marks, separators and format/control characters draw nothing on their own;
-# these letters and symbols are blank too (Hangul fillers, Braille blank).
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
-_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def validate_no_hidden_characters(value):
-    """Refuse bidi controls and zero-width spaces."""
-    found = sorted({char for char in value if char in HIDDEN_CHARACTERS})
-    if found:
-        raise ValidationError(
-            "Remove the invisible or text-direction characters (%(characters)s).",
-            code="hidden_characters",
-            params={"characters": ", ".join(f"U+{ord(c):04X}" for c in found)},
-        )
-
-
-def _is_visible(char):
-    category = unicodedata.category(char)
-    return not (
-        category in _INVISIBLE_CATEGORIES
-        or category in ("Mn", "Me")
-        or char in _BLANK_GLYPHS
-    )
-
-
-def validate_visible(value):
-    """Refuse text that shows as nothing."""
-    if value and not any(_is_visible(char) for char in value):
-        raise ValidationError("Enter at least one visible character.", code="invisible")
-
-
-# Email -------------------------------------------------------------------------
-
-
-def normalize_domain(domain):
-    """Return a domain the way it is stored and compared.
-
-    NFKC (full-width letters become ASCII), lowercase, and each punycode
-    (``xn--``) label in its Unicode form, decoded with Python's ``idna`` codec.
-    A label that does not decode is kept as it is (``validate_domain_decodes``
-    reports it).
-    """
-    labels = unicodedata.normalize("NFKC", domain).strip().lower().split(".")
-    for index, label in enumerate(labels):
-        if label.startswith("xn--"):
-            try:
-                decoded = label.encode("ascii").decode("idna")
-            except UnicodeError:
-                continue
-            labels[index] = unicodedata.normalize("NFKC", decoded).lower()
-    return ".".join(labels)
-
-
-def normalize_email(value):
-    """Return an email address the way it is stored and compared ('' for none).
-
-    Trimmed, NFKC of the whole address, lowercase, the domain in its Unicode
-    form (``normalize_domain``). Every rule and every lookup uses this.
-    """
-    if not isinstance(value, str):
-        return ""
-    value = unicodedata.normalize("NFKC", value).strip().lower()
-    local, at, domain = value.rpartition("@")
-    return f"{local}@{normalize_domain(domain)}" if at else value
-
-
-def email_domain(email):
-    """Return the normalized domain of an email address ('' if it has none)."""
-    email = normalize_email(email)
-    return email.rpartition("@")[2] if "@" in email else ""
-
-
-def _domains(names):
-    return {normalize_domain(name) for name in names}
-
-
-def is_blocked_email(email):
-    return email_domain(email) in _domains(settings.CRM_BLOCKED_EMAIL_DOMAINS)
-
-
-def is_vip_email(email):
-    return email_domain(email) in _domains(settings.CRM_VIP_EMAIL_DOMAINS)
-
-
-def validate_email_domain_allowed(value):
-    if is_blocked_email(value):
-        raise ValidationError(
-            "Email addresses at %(domain)s are not accepted.",
-            code="blocked_domain",
-            params={"domain": email_domain(value)},
-        )
-
-
-def validate_domain_decodes(value):
-    """Refuse a punycode (``xn--``) label that is not valid punycode."""
-    for label in email_domain(value).split("."):
-        if label.startswith("xn--"):
-            raise ValidationError(
-                "“%(label)s” is not a valid internationalized domain name.",
-                code="invalid_idn",
-                params={"label": label},
-            )
-
-
-# Phone -------------------------------------------------------------------------
-
-#: What people type between digits: spaces (any kind), dots, dashes, brackets
-#: and slashes.
-PHONE_SEPARATORS = re.compile(r"[\s.\-()/]+")
-
-validate_phone = validators.RegexValidator(
-    r"\A(\+?[0-9]+)?\Z",
-    "Enter a phone number: digits, optionally after a leading +.",
-    code="invalid_phone",
-)
-
-
-def normalize_phone(value):
-    """Return a phone number without visual separators (``+44 20`` -> ``+4420``)."""
-    return PHONE_SEPARATORS.sub("", value) if isinstance(value, str) else value
-
-
-# Avatar ------------------------------------------------------------------------
-
-
-def validate_avatar(value):
-    """Accept only PNG, JPEG, GIF and WebP within the size and pixel limits."""
-    if getattr(value, "_committed", True):
-        return  # already stored: it was checked when it was uploaded
-    avatars.check_avatar(value)
-
-
-# Fields ------------------------------------------------------------------------
-
-
-class NormalizingField:
-    """A model field mixin: its value goes through ``normalize`` on every write path.
-
-    ``to_python`` covers forms and ``full_clean``, ``pre_save`` covers
-    ``save()`` and ``bulk_create``, and ``get_prep_value`` covers
-    ``update()``, ``bulk_update`` and lookups.
-    """
-
-    normalize = staticmethod(lambda value: value)
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        return self.normalize(value) if isinstance(value, str) else value
-
-    def pre_save(self, model_instance, add):
-        value = self.to_python(getattr(model_instance, self.attname))
-        setattr(model_instance, self.attname, value)
-        return value
-
-    def get_prep_value(self, value):
-        return self.to_python(super().get_prep_value(value))
-
-
-class EmailFormField(forms.EmailField):
-    """A form's email field that checks the address as it will be stored."""
-
-    default_validators = [
-        validate_no_hidden_characters,
-        validators.validate_email,
-        validate_domain_decodes,
-    ]
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        return normalize_email(value) if value else value
-
-
-class LowercaseEmailField(NormalizingField, models.EmailField):
-    """An EmailField stored normalized (``normalize_email``) on every write path.
-
-    (Named for what it first did: migrations refer to it by this name.)
-    """
-
-    default_validators = [
-        validate_no_hidden_characters,
-        validators.validate_email,
-        validate_domain_decodes,
-    ]
-    normalize = staticmethod(normalize_email)
-
-    def formfield(self, **kwargs):
-        return super().formfield(**{"form_class": EmailFormField, **kwargs})
-
-
-class PhoneFormField(forms.CharField):
-    """A form's phone field: separators go before the length is checked."""
-
-    def __init__(self, *, max_length=None, **kwargs):
-        # The model checks the length of what remains; the browser only caps
-        # what can be typed, separators included.
-        super().__init__(**kwargs)
-        if max_length:
-            self.widget.attrs.setdefault("maxlength", str(max_length * 2))
-
-    def to_python(self, value):
-        return normalize_phone(super().to_python(value))
-
-
-class PhoneField(NormalizingField, models.CharField):
-    """A phone number stored without separators: an optional ``+`` and digits."""
-
-    default_validators = [validate_phone]
-    normalize = staticmethod(normalize_phone)
-
-    def formfield(self, **kwargs):
-        return super().formfield(**{"form_class": PhoneFormField, **kwargs})
-
-
-class AvatarFormField(forms.ImageField):
-    """A form's avatar field with the model's image rules and messages."""
-
-    default_validators = []  # the content decides, not the file name
-
-    def to_python(self, data):
-        file = forms.FileField.to_python(self, data)
-        if file is not None:
-            avatars.check_avatar(file)
-        return file
-
-
-class AvatarField(models.ImageField):
-    """An image stored re-encoded under a random name (see ``crm.avatars``)."""
-
-    default_validators = []  # the content decides, not the file name
-
-    def pre_save(self, model_instance, add):
-        file = getattr(model_instance, self.attname)
-        if file and not file._committed:
-            content, extension = avatars.reencode_avatar(file)
-            file.save(avatars.random_name(extension), content, save=False)
-        return super().pre_save(model_instance, add)
-
-    def formfield(self, **kwargs):
-        return super().formfield(**{"form_class": AvatarFormField, **kwargs})
-
-
-# Duplicate keys ----------------------------------------------------------------
-
-
-def name_key(name):
-    """Return a name as duplicates compare it: no case, accents or spacing."""
-    if not isinstance(name, str):
-        return ""
-    decomposed = unicodedata.normalize("NFKD", name)
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return "".join(letters.casefold().split())[:255]
-
-
-def phone_key(phone):
-    """Return a phone number as duplicates compare it: its digits, ``00`` = ``+``."""
-    digits = "".join(c for c in normalize_phone(phone or "") if c.isdigit())
-    if (phone or "").strip().startswith("00") or digits.startswith("00"):
-        digits = digits[2:]
-    return digits
-
-
-def email_key(email):
-    """Return an email as duplicates compare it: normalized, without ``+tag``."""
-    email = normalize_email(email)
-    local, at, domain = email.rpartition("@")
-    if not at:
-        return email
-    return f"{local.partition('+')[0] or local}@{domain}"
-
-
-class KeyField(models.CharField):
-    """A column derived from another field on every save (``save``, ``bulk_create``).
-
-    Indexed so that "Possible duplicates" groups clients without a scan.
-    ``QuerySet.update()`` and raw SQL must set it themselves
-    (``Client.refresh_keys``).
-    """
-
-    def __init__(self, *args, source=None, function=None, **kwargs):
-        self.source, self.function = source, function
-        kwargs.setdefault("max_length", 255)
-        kwargs.setdefault("blank", True)
-        kwargs.setdefault("editable", False)
-        kwargs.setdefault("db_index", True)
-        # Raw SQL that does not know the column still inserts (key left blank).
-        kwargs.setdefault("db_default", "")
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self):
-        # Migrations see a plain column: they fill it themselves (0008).
-        name, _path, args, kwargs = super().deconstruct()
-        return name, "django.db.models.CharField", args, kwargs
-
-    def pre_save(self, model_instance, add):
-        if self.function is not None:
-            value = self.function(getattr(model_instance, self.source))
-            setattr(model_instance, self.attname, value)
-        return getattr(model_instance, self.attname)
-
-
-# Search ------------------------------------------------------------------------
-
-
-class CaseFold(Func):
-    """Text folded for matching in any letter case.
-
-    SQLite's own ``LOWER()`` and ``LIKE`` fold ASCII letters only, so there it
-    is Python's ``str.casefold`` (registered on each connection, see
-    ``register_sqlite_functions``).
-    """
-
-    function = "LOWER"
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return super().as_sql(
-            compiler, connection, function="CRM_CASEFOLD", **extra_context
-        )
-
-
-def register_sqlite_functions(sender, connection, **kwargs):
-    """Give each new SQLite connection the functions our queries use."""
-    if connection.vendor == "sqlite":
-        connection.connection.create_function(
-            "CRM_CASEFOLD",
-            1,
-            lambda text: text.casefold() if isinstance(text, str) else text,
-            deterministic=True,
-        )
-
-
-def contains_any_case(field, text, vendor):
-    """Return a condition: ``field`` contains ``text`` in any letter case.
-
-    ``%`` and ``_`` match literally. ``icontains`` wherever the database folds
-    every letter (PostgreSQL), and on SQLite for ASCII text; on SQLite a text
-    with other letters (``ZOË``) compares Python-casefolded values.
-    """
-    if vendor == "sqlite" and not text.isascii():
-        return Q(Contains(CaseFold(field), text.casefold()))
-    return Q(**{f"{field}__icontains": text})
-
-
-def clean_search_query(query):
-    """Return the search text as it is matched ('' for no search)."""
-    # PostgreSQL refuses NUL in a parameter, and no stored text contains one.
-    return (query or "").replace("\x00", "").strip()
 
 
 class ClientQuerySet(models.QuerySet):

@@ -14,7 +14,7 @@ logger = logging.getLogger("crm.migrations")
 
 
 def normalize_clients(apps, schema_editor):
-    from crm.models import normalize_email, normalize_phone, validate_phone
+    from crm.rules import normalize_email, normalize_phone, validate_phone
 
     Client = apps.get_model("crm", "Client")
     db = schema_editor.connection.alias

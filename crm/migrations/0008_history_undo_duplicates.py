@@ -25,7 +25,7 @@ def reinstall_sqlite_triggers(apps, schema_editor):
 
 def fill_duplicate_keys(apps, schema_editor):
     """Compute every existing client's duplicate keys (new clients get them on save)."""
-    from crm.models import email_key, name_key, phone_key
+    from crm.rules import email_key, name_key, phone_key
 
     Client = apps.get_model("crm", "Client")
     connection = schema_editor.connection

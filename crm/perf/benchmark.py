@@ -37,7 +37,8 @@ from import_export.formats.base_formats import CSV
 from crm_site.celery import app as celery_app
 
 from .. import jobs
-from ..models import Client, Job, Order, is_vip_email
+from ..models import Client, Job, Order
+from ..rules import is_vip_email
 from ..services import client_merge
 from ..spreadsheets.columns import CLIENT_COLUMNS
 from ..spreadsheets.resources import ClientResource, CrmResource
@@ -187,9 +188,10 @@ def throwaway_database(database=None):
 def postgresql_database(url):
     """Create a new database on the server of ``url``; drop it afterwards.
 
-    Yield its Django settings. The database named in ``url`` is only connected
-    to (autocommit) to run ``CREATE DATABASE`` and ``DROP DATABASE`` for the
-    new one, whose name is random: nothing in it is read or written.
+    Yield its Django settings. The database named in ``url`` (or, if it does
+    not exist, the server's ``postgres`` database) is only connected to
+    (autocommit) to run ``CREATE DATABASE`` and ``DROP DATABASE`` for the new
+    one, whose name is random: nothing in it is read or written.
     """
     import dj_database_url
     import psycopg
@@ -206,6 +208,10 @@ def postgresql_database(url):
         "port": database.get("PORT") or None,
     }
     params = {key: value for key, value in params.items() if value}
+    try:
+        psycopg.connect(**params, autocommit=True).close()
+    except psycopg.OperationalError:
+        params["dbname"] = "postgres"  # the named one may not exist: the server's own
     with psycopg.connect(**params, autocommit=True) as server:
         server.execute(f'CREATE DATABASE "{name}"')
     try:

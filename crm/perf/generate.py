@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from ..caching import invalidate_client_list
 from ..history import record_history
-from ..models import Client, Order, is_blocked_email
+from ..models import Client, Order
+from ..rules import is_blocked_email
 from ..totals import ORDER_INSERT_TRIGGER, add_orders_to_totals, recount_totals
 
 FIRST_NAMES = (

@@ -14,7 +14,8 @@ from import_export.instance_loaders import BaseInstanceLoader
 from ..caching import invalidate_client_list
 from ..history import record_history, write_history
 from ..live import events
-from ..models import KEY_FIELDS, Client, ImportRecord, Order, normalize_email
+from ..models import KEY_FIELDS, Client, ImportRecord, Order
+from ..rules import normalize_email
 from .columns import CLIENT_COLUMNS, ORDER_COLUMNS, names
 from .files import (
     ImportFileError,

@@ -7,7 +7,8 @@ from django.utils.timezone import get_current_timezone, localtime
 from import_export import widgets
 
 from ..formatting import format_money
-from ..models import Client, Order, normalize_email
+from ..models import Client, Order
+from ..rules import normalize_email
 
 # A cell a spreadsheet would run as a formula: it starts with one of these, or
 # with apostrophes followed by one (an apostrophe the user typed stays theirs).

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from import_export.formats.base_formats import CSV
 
-from crm.models import Client, Order, is_blocked_email
+from crm.models import Client, Order
+from crm.rules import is_blocked_email
 
 pytestmark = pytest.mark.django_db
 
@@ -279,7 +280,8 @@ def test_benchmark_on_postgresql_uses_a_database_it_creates_and_drops(make_clien
     url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
 
     def benchmark_databases():
-        with psycopg.connect(url) as server:
+        server_url = url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(server_url) as server:
             rows = server.execute(
                 "SELECT datname FROM pg_database WHERE datname LIKE 'crm_benchmark_%'"
             ).fetchall()

@@ -6,7 +6,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, ProtectedError
 from django.utils import timezone
 
-from crm.models import Client, Order, normalize_email
+from crm.models import Client, Order
+from crm.rules import normalize_email
 
 pytestmark = pytest.mark.django_db
 

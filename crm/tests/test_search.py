@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from crm.models import Client, Order, normalize_phone
+from crm.models import Client, Order
+from crm.rules import normalize_phone
 from crm.trigram import TRIGRAM_INDEXES, installed_indexes
 
 pytestmark = pytest.mark.django_db
