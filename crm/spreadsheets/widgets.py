@@ -18,6 +18,8 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 FORMULA_START = frozenset("'=+-@\t\r")
+# Digits a spreadsheet would read as a number and drop the zeros in front of.
+LEADING_ZERO = re.compile(r"0[0-9]*\Z")
 
 
 def escape_formula(value):
@@ -75,6 +77,23 @@ class TextWidget(CellWidget, widgets.CharWidget):
 
     def write(self, value):
         return escape_formula("" if value is None else value)
+
+
+class PhoneWidget(TextWidget):
+    """A phone number: one starting with 0 is written as text (``'0612…``).
+
+    A spreadsheet reads ``0612345678`` as the number 612345678 and saves it
+    back without its leading zero; the ``'`` keeps it text, and is taken off
+    again on import (as for formula-like cells).
+    """
+
+    def clean(self, value, row=None, **kwargs):
+        text = super().clean(value, row, **kwargs)
+        return text[1:] if LEADING_ZERO.match(text, 1) and text[:1] == "'" else text
+
+    def write(self, value):
+        text = super().write(value)
+        return "'" + text if LEADING_ZERO.match(text) else text
 
 
 class EmailWidget(TextWidget):

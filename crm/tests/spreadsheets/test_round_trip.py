@@ -22,6 +22,8 @@ TRICKY_CLIENTS = (
     {"name": "Two\nlines", "email": "two@mail.test", "phone": ""},
     {"name": "crlf1\r\ncrlf2", "email": "crlf@mail.test", "phone": ""},
     {"name": "Zoë Ünal 日本", "email": "zoe@company.com", "phone": ""},
+    {"name": "Local number", "email": "local@mail.test", "phone": "06 12 34 56 78"},
+    {"name": "Dialled abroad", "email": "abroad@mail.test", "phone": "0044 20 7946"},
 )
 
 
@@ -58,6 +60,8 @@ def test_an_exported_client_file_imports_back_unchanged(tricky_data, dry_run):
     before = snapshot()
     data = exported(Client.objects.with_order_totals(), CLIENT_COLUMNS)
     assert b"'+sales@plus.io" in data and b"'''=two quotes" in data
+    # Text, so a spreadsheet keeps the leading zero.
+    assert b",'0612345678," in data and b",'004420" in data
 
     result = import_file(ClientResource, data, dry_run)
 
@@ -129,3 +133,16 @@ def test_an_order_id_that_is_not_a_number_is_a_row_error(make_client):
 
     assert "row 1: id: “abc” is not an order id" in " ".join(row_error_lines(result))
     assert not Order.objects.exists()
+
+
+def test_a_phone_kept_as_text_imports_without_its_quote(make_client):
+    data = (
+        "\ufeffname,email,phone\r\n"
+        "Local,local@mail.test,'0612345678\r\n"
+        "Other,other@mail.test,612345678\r\n"
+    ).encode()
+
+    import_file(ClientResource, data, dry_run=False)
+
+    phones = dict(Client.objects.values_list("email", "phone"))
+    assert phones == {"local@mail.test": "0612345678", "other@mail.test": "612345678"}
