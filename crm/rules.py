@@ -5,6 +5,7 @@ Model fields, forms, the CSV import and the API all call these.
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from django.conf import settings
 from django.core import validators
@@ -82,6 +83,13 @@ def normalize_email(value):
     """
     if not isinstance(value, str):
         return ""
+    return _normalize_email(value)
+
+
+@lru_cache(maxsize=4096)
+def _normalize_email(value):
+    # Every write path normalizes an address several times (the form or CSV
+    # cell, full_clean, the key, the save, the lookup): the first time is enough.
     value = unicodedata.normalize("NFKC", value).strip().lower()
     local, at, domain = value.rpartition("@")
     return f"{local}@{normalize_domain(domain)}" if at else value
