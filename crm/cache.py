@@ -11,8 +11,11 @@ so the caches whose invalidations were dropped meanwhile can start afresh
 import logging
 import threading
 import time
+from uuid import uuid4
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.db import transaction
 from django.dispatch import Signal
 from redis.exceptions import RedisError
 
@@ -141,3 +144,35 @@ class ResilientRedisCache(RedisCache):
 
     def ping(self):
         return self._cache.ping()
+
+
+class CacheVersion:
+    """A version that cached entries are keyed by: bumping it drops them all.
+
+    ``invalidate()`` bumps it now and again once the transaction commits (a
+    request reading in between must not keep old data under the new version),
+    and every version starts afresh when the cache comes back after an outage
+    (the invalidations made meanwhile never reached it).
+    """
+
+    def __init__(self, key):
+        self.key = key
+        cache_reconnected.connect(self._start_afresh, weak=False, dispatch_uid=key)
+
+    def current(self):
+        version = cache.get(self.key)
+        if version is None:
+            version = uuid4().hex
+            cache.add(self.key, version, None)
+            version = cache.get(self.key, version)
+        return version
+
+    def bump(self):
+        cache.set(self.key, uuid4().hex, None)
+
+    def invalidate(self):
+        self.bump()
+        transaction.on_commit(self.bump)
+
+    def _start_afresh(self, **kwargs):
+        self.bump()

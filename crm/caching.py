@@ -1,52 +1,26 @@
 """The client list's data in Django's cache, dropped by any client or order change."""
 
 import hashlib
-from uuid import uuid4
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db import transaction
-from django.dispatch import receiver
 
-from .cache import cache_reconnected
+from .cache import CacheVersion
 from .counting import CountingPaginator
 from .models import Client
 
-VERSION_KEY = "crm:client-list:version"
 TIMEOUT = 60
+VERSION = CacheVersion("crm:client-list:version")
 
 
 def client_list_version():
     """Return the version of the client data the cached pages were made from."""
-    return _data_version()
-
-
-def _data_version():
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        version = uuid4().hex
-        cache.add(VERSION_KEY, version, None)
-        version = cache.get(VERSION_KEY, version)
-    return version
-
-
-def _new_version():
-    cache.set(VERSION_KEY, uuid4().hex, None)
-
-
-@receiver(cache_reconnected)
-def _start_afresh(**kwargs):
-    # Invalidations made while the cache was away were lost: drop everything
-    # cached before the outage.
-    _new_version()
+    return VERSION.current()
 
 
 def invalidate_client_list():
     """Make the next list request read the database (after the current commit)."""
-    # Bump now and again on commit: a request that reads between the two still
-    # sees the old rows and must not keep them under the new version.
-    _new_version()
-    transaction.on_commit(_new_version)
+    VERSION.invalidate()
 
 
 def page_number(value):
@@ -66,7 +40,7 @@ def client_list_page(query, page, per_page):
     query = (query or "").strip()
     asked = page_number(page)
     digest = hashlib.sha256(f"{per_page}|{asked}|{query}".encode()).hexdigest()
-    key = f"crm:client-list:{_data_version()}:{digest}"
+    key = f"crm:client-list:{VERSION.current()}:{digest}"
     cached = cache.get(key)
     if cached is None:
         queryset = Client.objects.search(query).with_order_totals()
