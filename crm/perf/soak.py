@@ -250,8 +250,11 @@ class Writer(threading.Thread):
         n = 0
         while self.running:
             n += 1
-            phase = self.phase  # the phase a write starts in is the one it counts in
+            started = self.phase
             email, status = self.write(n)
+            # A write counts in the phase it started in, unless the database
+            # went away while it was on its way: then it counts in the outage.
+            phase = OUTAGE if OUTAGE in (started, self.phase) else started
             self.results.append((phase, email, status))
             time.sleep(self.pause)
 
