@@ -29,6 +29,8 @@ _BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 def validate_no_hidden_characters(value):
     """Refuse bidi controls and zero-width spaces."""
+    if HIDDEN_CHARACTERS.isdisjoint(value):
+        return
     found = sorted({char for char in value if char in HIDDEN_CHARACTERS})
     if found:
         raise ValidationError(
@@ -102,7 +104,13 @@ def email_domain(email):
 
 
 def _domains(names):
-    return {normalize_domain(name) for name in names}
+    return _normalized_domains(tuple(names))
+
+
+@lru_cache(maxsize=64)
+def _normalized_domains(names):
+    # Asked for on every row of an import; the settings hold a handful.
+    return frozenset(normalize_domain(name) for name in names)
 
 
 def is_blocked_email(email):
@@ -168,14 +176,23 @@ def name_key(name):
     """Return a name as duplicates compare it: no case, accents or spacing."""
     if not isinstance(name, str):
         return ""
+    if name.isascii():
+        return "".join(name.lower().split())[:255]  # no accents to take off
     decomposed = unicodedata.normalize("NFKD", name)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
     return "".join(letters.casefold().split())[:255]
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]+")
+
+
 def phone_key(phone):
     """Return a phone number as duplicates compare it: its digits, ``00`` = ``+``."""
-    digits = "".join(c for c in normalize_phone(phone or "") if c.isdigit())
+    text = normalize_phone(phone or "")
+    if text.isascii():
+        digits = _NOT_DIGITS.sub("", text)
+    else:
+        digits = "".join(c for c in text if c.isdigit())
     if (phone or "").strip().startswith("00") or digits.startswith("00"):
         digits = digits[2:]
     return digits

@@ -2,11 +2,13 @@
 
 import hashlib
 import itertools
+from array import array
 from collections import defaultdict
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models import CharField
 from django.utils import timezone
 from import_export import resources
 from import_export.instance_loaders import BaseInstanceLoader
@@ -206,12 +208,15 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         except KeyError:
             if len(self._keys) > 4 * KeyInstanceLoader.WINDOW:
                 self._keys.clear()
-        try:
-            key = self.fields[self.key_column].clean({self.key_column: value})
-        except (ValueError, ValidationError):
-            key = ""
-        self._keys[value] = key
+        key = self._keys[value] = self.clean_key(value)
         return key
+
+    def clean_key(self, value):
+        """Return a key cell as the database stores it, not remembered."""
+        try:
+            return self.fields[self.key_column].widget.clean(value)
+        except (ValueError, ValidationError):
+            return ""
 
     def existing(self, keys):
         """Return ``{key: object}`` for the objects the file names."""
@@ -220,18 +225,21 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
     def _duplicates(self, dataset):
         """Return ``{row number: rows}`` for rows whose key another row has too.
 
-        Two passes over the key column, the first remembering only hashes,
-        so a million distinct keys cost tens of megabytes, not hundreds.
+        Each row's key is cleaned once and only its hash kept (8 bytes a row,
+        plus a set of them), so a million distinct keys cost tens of megabytes,
+        not hundreds; only rows whose hash repeats are looked at again.
         """
+        clean = self.clean_key
+        digests = array("q", map(hash, map(clean, column(dataset, self.key_column))))
         seen, twice = set(), set()
-        for value in column(dataset, self.key_column):
-            if key := self.key(value):
-                digest = hash(key)
-                (twice if digest in seen else seen).add(digest)
+        for digest in digests:
+            (twice if digest in seen else seen).add(digest)
         del seen
         rows_by_key = defaultdict(list)
-        for number, value in enumerate(column(dataset, self.key_column), 1):
-            if (key := self.key(value)) and hash(key) in twice:
+        for number, (digest, value) in enumerate(
+            zip(digests, column(dataset, self.key_column), strict=True), 1
+        ):
+            if digest in twice and (key := clean(value)):
                 rows_by_key[key].append(number)
         return {
             number: rows
@@ -401,6 +409,9 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
                 prepared_now[field] = field.get_db_prep_save(now, connection)
                 for instance in instances:
                     setattr(instance, field.attname, now)
+        preparers = [
+            self._preparer(field, connection, prepared_now) for field in fields
+        ]
         rows = connection.ops.bulk_batch_size(fields, instances)
         placeholders = "({})".format(", ".join(["%s"] * len(fields)))
         returning = connection.features.can_return_rows_from_bulk_insert
@@ -416,13 +427,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
                         f" RETURNING {quote(opts.pk.column)}" if returning else "",
                     )
                 params = [
-                    prepared_now[field]
-                    if field in prepared_now
-                    else field.get_db_prep_save(
-                        field.pre_save(instance, True), connection
-                    )
-                    for instance in batch
-                    for field in fields
+                    prepare(instance) for instance in batch for prepare in preparers
                 ]
                 cursor.execute(statements[len(batch)], params)
                 if returning:
@@ -430,6 +435,23 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
                         instance.pk = pk
                         instance._state.adding = False
                         instance._state.db = connection.alias
+
+    @staticmethod
+    def _preparer(field, connection, prepared_now):
+        """Return ``instance -> the field's INSERT parameter``."""
+        if field in prepared_now:
+            value = prepared_now[field]
+            return lambda instance: value
+
+        def prepare(instance):
+            value = field.pre_save(instance, True)
+            if type(value) is str and isinstance(field, CharField):
+                # What get_db_prep_save() gives a text field's text: itself
+                # (pre_save() normalized it already).
+                return value
+            return field.get_db_prep_save(value, connection)
+
+        return prepare
 
     def _execute_updates(self, instances):
         opts = self._meta.model._meta
@@ -518,7 +540,7 @@ class ClientResource(CrmResource):
     """Clients keyed by email: a known email updates that client."""
 
     columns = CLIENT_COLUMNS
-    clean_exclude = ("avatar",)
+    clean_exclude = ("avatar", *KEY_FIELDS)  # keys are derived when saved
     required_columns = ("email",)
     key_column = "email"
 
@@ -632,7 +654,7 @@ class OrderResource(CrmResource):
     def existing(self, keys):
         return Order.objects.in_bulk([key for key in keys if key])
 
-    def key(self, value):
+    def clean_key(self, value):
         """Return an order id cell as an id: digits only, in the id's range."""
         value = str(value or "").strip()
         if value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
