@@ -1,7 +1,6 @@
 """Model and form fields that store a client's values the way the rules want them."""
 
 from django import forms
-from django.core import validators
 from django.db import models
 
 from . import avatars
@@ -9,6 +8,7 @@ from .rules import (
     normalize_email,
     normalize_phone,
     validate_domain_decodes,
+    validate_email,
     validate_no_hidden_characters,
     validate_phone,
 )
@@ -44,7 +44,7 @@ class EmailFormField(forms.EmailField):
 
     default_validators = [
         validate_no_hidden_characters,
-        validators.validate_email,
+        validate_email,
         validate_domain_decodes,
     ]
 
@@ -61,7 +61,7 @@ class LowercaseEmailField(NormalizingField, models.EmailField):
 
     default_validators = [
         validate_no_hidden_characters,
-        validators.validate_email,
+        validate_email,
         validate_domain_decodes,
     ]
     normalize = staticmethod(normalize_email)

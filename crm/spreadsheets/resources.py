@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import CharField
 from django.utils import timezone
+from django.utils.encoding import force_str
 from import_export import resources
 from import_export.instance_loaders import BaseInstanceLoader
 
@@ -111,7 +112,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         self._rows_done = self._next_report = self._rows = 0
         self._import_fields = None
         self._updates_shown = 0
-        self._preview_fields = []
+        self._file_fields = []
         self._before = None
         self._preview = None
         self._ragged = {}
@@ -178,7 +179,8 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         self._rows = len(dataset)
         self._rows_sharing_key = self._duplicates(dataset)
         by_column = {field.column_name: field for field in self.get_import_fields()}
-        self._preview_fields = [by_column[c] for c in dataset.headers if c in by_column]
+        # The imported fields the file has a column for, in its order.
+        self._file_fields = [by_column[c] for c in dataset.headers if c in by_column]
         self._ragged = getattr(dataset, "ragged", {})
 
     def before_import_row(self, row, row_number=None, **kwargs):
@@ -195,7 +197,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
                 code="ragged_row",
                 params={
                     "cells": self._ragged[row_number],
-                    "columns": len(self._preview_fields),
+                    "columns": len(self._file_fields),
                 },
             )
 
@@ -250,11 +252,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
 
     def import_instance(self, instance, row, **kwargs):
         self._before = self._values(instance) if instance.pk is not None else None
-        errors = {}
-        try:
-            super().import_instance(instance, row, **kwargs)
-        except ValidationError as error:
-            errors = error.update_error_dict(errors)
+        errors = self._import_cells(instance, row)
         instance.import_row_number = kwargs.get("row_number")
         rows = self._rows_sharing_key.get(kwargs.get("row_number"))
         if rows:
@@ -271,10 +269,31 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         if errors:
             raise ValidationError(errors)
 
+    def _import_cells(self, instance, row):
+        """Set the file's cells on ``instance``; return ``{field: [errors]}``.
+
+        What ``Resource.import_instance`` does for plain fields (a cell's
+        ``ValueError`` is its field's error; a blank cell whose field does not
+        save empty values keeps the value), without its three calls and a
+        debug message per cell: a tenth of the import's time.
+        """
+        errors = {}
+        for field in self._file_fields:
+            try:
+                value = field.widget.clean(row[field.column_name], row=row)
+            except ValueError as error:
+                errors[field.attribute] = [
+                    ValidationError(force_str(error), code="invalid")
+                ]
+                continue
+            if value is not None or field.saves_null_values:
+                setattr(instance, field.attribute, value)
+        return errors
+
     def _values(self, instance):
         """Return the imported fields' values, as the model would store them."""
         values = []
-        for field in self._preview_fields:
+        for field in self._file_fields:
             value = field.get_value(instance)
             model_field = instance._meta.get_field(field.attribute)
             try:
