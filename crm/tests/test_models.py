@@ -424,3 +424,32 @@ def test_a_long_phone_with_separators_fits():
     client = Client(name="P", email="p@mail.test", phone="+44 (0) 20 7946 0958")
     client.full_clean()
     assert client.phone == "+4402079460958"
+
+
+def test_the_email_check_accepts_and_refuses_what_djangos_does():
+    import random
+    import string
+
+    from django.core.validators import validate_email as djangos
+
+    from crm.rules import validate_email
+
+    def verdict(check, value):
+        try:
+            check(value)
+        except ValidationError as error:
+            return error.code
+        return "ok"
+
+    rng = random.Random(5)
+    alphabet = string.ascii_letters + string.digits + "-._@[]:+\"' ü"
+    emails = ["a@b.co", "a@[127.0.0.1]", "a@[IPv6:::1]", "a@localhost", "a@-b.co"]
+    emails += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20)))
+        for _ in range(3000)
+    ]
+    emails += [f"{e}@{e}.{e[:3]}" for e in emails[5:300]]
+    assert {e: verdict(validate_email, e) for e in emails} == {
+        e: verdict(djangos, e) for e in emails
+    }
+    assert "ok" in {verdict(validate_email, e) for e in emails}
