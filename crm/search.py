@@ -1,7 +1,7 @@
 """Substring search in any letter case, the same on SQLite and PostgreSQL."""
 
 from django.db.models import Func, Q
-from django.db.models.lookups import Contains
+from django.db.models.lookups import Contains, Lookup
 
 # Search ------------------------------------------------------------------------
 
@@ -43,6 +43,23 @@ def contains_any_case(field, text, vendor):
     if vendor == "sqlite" and not text.isascii():
         return Q(Contains(CaseFold(field), text.casefold()))
     return Q(**{f"{field}__icontains": text})
+
+
+class AnyOf(Lookup):
+    """``field = ANY(values)``, the values sent as one array (PostgreSQL).
+
+    The same rows, and plan, as ``field__in=values``; but an ``IN`` list of
+    thousands of values is prepared and quoted value by value in Python each
+    time a query carrying it is compiled (tens of milliseconds a page).
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        array = f"{self.lhs.output_field.db_type(connection)}[]"
+        return f"{lhs} = ANY(%s::{array})", (*params, list(self.rhs))
 
 
 def clean_search_query(query):

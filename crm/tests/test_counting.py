@@ -48,6 +48,21 @@ def test_a_filtered_list_past_the_limit_gets_the_planners_estimate():
     assert 21 <= count
 
 
+def test_an_order_search_under_the_limit_is_counted_exactly():
+    generate_data(40, 120, seed=1)
+    count = count_rows(Order.objects.search("@"), exact_limit=1000)  # every client
+    assert count == Order.objects.count() == 120
+    assert not getattr(count, "estimated", False)
+
+
+@on_postgresql
+def test_an_order_search_past_the_limit_gets_an_estimate():
+    generate_data(40, 120, seed=1)
+    count = count_rows(Order.objects.search("@"), exact_limit=20)
+    assert isinstance(count, EstimatedCount)
+    assert 21 <= count
+
+
 def test_sqlite_counts_exactly_whatever_the_size():
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's behaviour")
