@@ -116,6 +116,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         self._before = None
         self._preview = None
         self._ragged = {}
+        self._width = 0
         self._keys = {}
         self._digest = hashlib.sha256()
         self._rows_sharing_key = {}
@@ -182,6 +183,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
         # The imported fields the file has a column for, in its order.
         self._file_fields = [by_column[c] for c in dataset.headers if c in by_column]
         self._ragged = getattr(dataset, "ragged", {})
+        self._width = len(dataset.headers)
 
     def before_import_row(self, row, row_number=None, **kwargs):
         super().before_import_row(row, row_number=row_number, **kwargs)
@@ -197,7 +199,7 @@ class CrmResource(resources.ModelResource, metaclass=ColumnsMetaclass):
                 code="ragged_row",
                 params={
                     "cells": self._ragged[row_number],
-                    "columns": len(self._file_fields),
+                    "columns": self._width,
                 },
             )
 

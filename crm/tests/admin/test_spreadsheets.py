@@ -438,6 +438,16 @@ def test_ragged_rows_are_row_errors_on_the_page(admin_client):
     assert "has 2 cells but the header has 3 columns" in str(row.error)
 
 
+def test_a_ragged_row_counts_every_column_of_the_header(admin_client):
+    # id and created_at are exported for reference and never imported.
+    response = upload(
+        admin_client, CLIENT_IMPORT, b"id,name,email,created_at\r\n5,A,a@mail.test\r\n"
+    )
+    [row] = response.context["result"].invalid_rows
+    assert "has 3 cells but the header has 4 columns" in str(row.error)
+    assert not Client.objects.exists()
+
+
 def test_a_concurrent_write_during_the_confirm_names_the_row(admin_client, monkeypatch):
     preview = upload(admin_client, CLIENT_IMPORT, b"name,email\r\nA,a@mail.test\r\n")
     Client.objects.create(name="Fast", email="a@mail.test")
