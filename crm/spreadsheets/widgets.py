@@ -13,12 +13,13 @@ from ..rules import normalize_email
 # A cell a spreadsheet would run as a formula: it starts with one of these, or
 # with apostrophes followed by one (an apostrophe the user typed stays theirs).
 FORMULA = re.compile(r"'*[=+\-@\t\r]")
-# Spreadsheets read this as a date and time.
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def _moment(value):
-    """Return a local time as DATETIME_FORMAT writes it (twice as fast)."""
+    """Return a local time as ``YYYY-MM-DD HH:MM:SS``, which spreadsheets read.
+
+    (``isoformat``: twice as fast as ``strftime``.)
+    """
     return value.isoformat(" ", "seconds")[:19]
 
 
